@@ -1,0 +1,134 @@
+"""Every non-trivial read of chat data, and the one permission check per room."""
+
+from django.contrib.auth import get_user_model
+from django.db.models import OuterRef, Prefetch, Q, Subquery
+
+from chat.errors import NotFound
+from chat.models import Membership, Message, Room
+
+User = get_user_model()
+
+HISTORY_PAGE = 50
+HISTORY_MAX = 100
+
+
+def room_for_member(*, user, room_id: int) -> Room:
+    """The room if `user` belongs to it now; NotFound otherwise, whether or not it exists."""
+    if not user.is_authenticated or not user.is_active:
+        raise NotFound("No such room.")
+    try:
+        return Room.objects.get(id=room_id, memberships__user=user)
+    except (Room.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such room.") from None
+
+
+def room_by_slug(*, slug: str) -> Room:
+    """A public or private room by slug (membership is checked by the caller's next step)."""
+    try:
+        return Room.objects.get(slug=slug)
+    except Room.DoesNotExist:
+        raise NotFound("No such room.") from None
+
+
+def is_member(*, user, room_id: int) -> bool:
+    return Membership.objects.filter(room_id=room_id, user=user).exists()
+
+
+def member_room_ids(*, user) -> set[int]:
+    return set(Membership.objects.filter(user=user).values_list("room_id", flat=True))
+
+
+def direct_partner(*, room: Room, user):
+    """The other person in a direct room."""
+    return User.objects.filter(memberships__room=room).exclude(id=user.id).first() or user
+
+
+def rooms_for_user(*, user, room_id: int | None = None) -> list[Room]:
+    """The user's rooms (or just `room_id`), most recently active first, each with `title`,
+    `partner` (for a direct room), `last_body`, `last_author_name` and `unread`; a fixed number of
+    queries whatever their count."""
+    last = Message.objects.filter(room=OuterRef("pk")).order_by("-seq")
+    rooms = Room.objects.filter(memberships__user=user)
+    if room_id is not None:
+        rooms = rooms.filter(id=room_id)
+    rooms = list(
+        rooms
+        .annotate(
+            last_body=Subquery(last.values("body")[:1]),
+            last_author_name=Subquery(last.values("author__username")[:1]),
+            last_read_seq=Subquery(
+                Membership.objects.filter(room=OuterRef("pk"), user=user).values("last_read_seq")[:1]
+            ),
+        )
+        .prefetch_related(
+            Prefetch(
+                "memberships",
+                queryset=Membership.objects.filter(room__kind=Room.Kind.DIRECT)
+                .exclude(user=user)
+                .select_related("user"),
+                to_attr="partner_memberships",
+            )
+        )
+        .order_by("-last_message_at", "-created_at")
+    )
+    for room in rooms:
+        room.partner = room.partner_memberships[0].user if room.partner_memberships else None
+        room.title = room_title(room=room, partner=room.partner)
+        room.unread = max(room.last_seq - (room.last_read_seq or 0), 0)
+    return rooms
+
+
+def room_title(*, room: Room, partner) -> str:
+    if room.is_direct:
+        return partner.display_name if partner else "(nobody)"
+    return room.name
+
+
+def public_rooms_not_joined(*, user) -> list[Room]:
+    return list(
+        Room.objects.filter(kind=Room.Kind.PUBLIC)
+        .exclude(memberships__user=user)
+        .order_by("name")
+    )
+
+
+def room_members(*, room: Room) -> list[Membership]:
+    return list(
+        Membership.objects.filter(room=room).select_related("user").order_by("joined_at", "id")
+    )
+
+
+def messages_before(*, room_id: int, before: int | None, limit: int) -> tuple[list[Message], bool]:
+    """Up to `limit` messages older than seq `before` (newest when None), oldest first."""
+    limit = max(1, min(limit, HISTORY_MAX))
+    qs = Message.objects.filter(room_id=room_id).select_related("author")
+    if before is not None:
+        qs = qs.filter(seq__lt=before)
+    page = list(qs.order_by("-seq")[: limit + 1])
+    has_more = len(page) > limit
+    return list(reversed(page[:limit])), has_more
+
+
+def messages_after(*, room_id: int, after: int, limit: int = HISTORY_MAX) -> tuple[list[Message], bool]:
+    """Up to `limit` messages newer than seq `after`, oldest first."""
+    limit = max(1, min(limit, HISTORY_MAX))
+    qs = Message.objects.filter(room_id=room_id, seq__gt=after).select_related("author")
+    page = list(qs.order_by("seq")[: limit + 1])
+    return page[:limit], len(page) > limit
+
+
+def user_search(*, user, term: str, limit: int = 20) -> list:
+    """Active users other than `user` whose username or name contains `term`."""
+    term = term.strip()
+    if not term:
+        return []
+    return list(
+        User.objects.filter(is_active=True)
+        .exclude(id=user.id)
+        .filter(
+            Q(username__icontains=term)
+            | Q(first_name__icontains=term)
+            | Q(last_name__icontains=term)
+        )
+        .order_by("username")[:limit]
+    )

@@ -1,0 +1,55 @@
+"""Group names and the events the server pushes to open sockets (from sync code)."""
+
+import json
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+
+def room_group(room_id: int) -> str:
+    return f"room.{room_id}"
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def session_group(session_key: str) -> str:
+    return f"session.{session_key}"
+
+
+def token_group(token_id: int) -> str:
+    return f"token.{token_id}"
+
+
+def _group_send(group: str, event: dict) -> None:
+    async_to_sync(get_channel_layer().group_send)(group, event)
+
+
+def message_broadcast(message_data: dict) -> None:
+    """Send a stored message to every socket subscribed to its room, serialised once."""
+    frame = json.dumps({"type": "message", "room": message_data["room"], "message": message_data})
+    _group_send(
+        room_group(message_data["room"]),
+        {"type": "chat.message", "room": message_data["room"], "seq": message_data["seq"],
+         "frame": frame},
+    )
+
+
+def room_added(*, user_id: int, room_id: int) -> None:
+    """Tell the user's sockets to subscribe to a room they just joined."""
+    _group_send(user_group(user_id), {"type": "room.added", "room": room_id})
+
+
+def room_removed(*, user_id: int, room_id: int) -> None:
+    """Tell the user's sockets to drop a room they no longer belong to."""
+    _group_send(user_group(user_id), {"type": "room.removed", "room": room_id})
+
+
+def room_deleted(*, room_id: int) -> None:
+    _group_send(room_group(room_id), {"type": "room.removed", "room": room_id})
+
+
+def sockets_close(*, group: str, reason: str) -> None:
+    """Close every socket in a user, session or token group (revoked credentials)."""
+    _group_send(group, {"type": "auth.revoked", "reason": reason})

