@@ -93,8 +93,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def start(self, user, *, session_key: str, token_id: int | None):
         """Subscribe an authenticated socket to its revocation groups and rooms; say hello."""
         if not await database_sync_to_async(presence.socket_open)(user_id=user.id):
-            await self.send_json({"type": "error", "code": "too_many_sockets",
-                                  "detail": "Too many open connections; close another tab."})
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": "too_many_sockets",
+                    "detail": "Too many open connections; close another tab.",
+                }
+            )
             await self.close(code=CLOSE_TOO_MANY)
             return
         self.user = user
@@ -112,8 +117,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send_json(
             {
                 "type": "hello",
-                "user": {"id": user.id, "username": user.username,
-                         "display_name": user.display_name},
+                "user": {
+                    "id": user.id,
+                    "username": user.username,
+                    "display_name": user.display_name,
+                },
                 "rooms": [room_dict(room, title=room.title) for room in rooms],
             }
         )
@@ -152,7 +160,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             if not isinstance(frame, dict):
                 raise BadRequest("A frame is a JSON object with a 'type'.")
-            handler = self.handlers.get(frame.get("type")) if isinstance(frame.get("type"), str) else None
+            handler = (
+                self.handlers.get(frame.get("type")) if isinstance(frame.get("type"), str) else None
+            )
             if handler is None:
                 raise BadRequest("Unknown frame type.")
             await handler(self, frame)
@@ -176,23 +186,31 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_send(self, frame):
         room_id = _room_id(frame)
         client_id = _client_id(frame)
-        message = await database_sync_to_async(services.message_post)(
-            author=self.user, room_id=room_id, body=frame.get("body"), client_id=client_id
-        )
+        try:
+            message = await database_sync_to_async(services.message_post)(
+                author=self.user, room_id=room_id, body=frame.get("body"), client_id=client_id
+            )
+        except ChatError as error:
+            error.extra["client_id"] = str(client_id)
+            raise
         if room_id not in self.rooms:
             # Stored, but this socket is not subscribed (yet): answer directly.
-            await self.send_json({"type": "message", "room": room_id,
-                                  "message": message_dict(message)})
+            await self.send_json(
+                {"type": "message", "room": room_id, "message": message_dict(message)}
+            )
 
     async def on_history(self, frame):
         room_id = _room_id(frame)
         before = _seq(frame, "before", required=False)
         limit = _limit(frame)
-        messages, has_more = await database_sync_to_async(self._history)(room_id, before, limit)
-        await self.send_json({"type": "history", "room": room_id, "messages": messages,
-                              "has_more": has_more})
+        messages, has_more = await database_sync_to_async(self._messages_before)(
+            room_id, before, limit
+        )
+        await self.send_json(
+            {"type": "history", "room": room_id, "messages": messages, "has_more": has_more}
+        )
 
-    def _history(self, room_id, before, limit):
+    def _messages_before(self, room_id, before, limit):
         queries.room_for_member(user=self.user, room_id=room_id)
         messages, has_more = queries.messages_before(room_id=room_id, before=before, limit=limit)
         return [message_dict(m) for m in messages], has_more
@@ -200,11 +218,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_sync(self, frame):
         room_id = _room_id(frame)
         after = _seq(frame, "after", required=True)
-        messages, has_more = await database_sync_to_async(self._sync)(room_id, after)
-        await self.send_json({"type": "sync", "room": room_id, "messages": messages,
-                              "has_more": has_more})
+        messages, has_more = await database_sync_to_async(self._messages_after)(room_id, after)
+        await self.send_json(
+            {"type": "sync", "room": room_id, "messages": messages, "has_more": has_more}
+        )
 
-    def _sync(self, room_id, after):
+    def _messages_after(self, room_id, after):
         queries.room_for_member(user=self.user, room_id=room_id)
         messages, has_more = queries.messages_after(room_id=room_id, after=after)
         return [message_dict(m) for m in messages], has_more
@@ -222,8 +241,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise BadRequest("You are not subscribed to that room.")
         await self.channel_layer.group_send(
             realtime.room_group(room_id),
-            {"type": "chat.typing", "room": room_id, "user": self.user.id,
-             "display_name": self.user.display_name},
+            {
+                "type": "chat.typing",
+                "room": room_id,
+                "user": self.user.id,
+                "display_name": self.user.display_name,
+            },
         )
 
     async def on_ping(self, frame):
@@ -246,20 +269,30 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def chat_typing(self, event):
         if event["room"] in self.rooms and event["user"] != self.user.id:
-            await self.send_json({"type": "typing", "room": event["room"],
-                                  "user": event["user"], "display_name": event["display_name"]})
+            await self.send_json(
+                {
+                    "type": "typing",
+                    "room": event["room"],
+                    "user": event["user"],
+                    "display_name": event["display_name"],
+                }
+            )
 
     async def room_added(self, event):
         room_id = event["room"]
         if room_id in self.rooms:
             return
-        rooms = await database_sync_to_async(queries.rooms_for_user)(user=self.user, room_id=room_id)
+        rooms = await database_sync_to_async(queries.rooms_for_user)(
+            user=self.user, room_id=room_id
+        )
         if not rooms:
             return
         await self.channel_layer.group_add(realtime.room_group(room_id), self.channel_name)
         self.groups_joined.append(realtime.room_group(room_id))
         self.rooms.add(room_id)
-        await self.send_json({"type": "room.added", "room": room_dict(rooms[0], title=rooms[0].title)})
+        await self.send_json(
+            {"type": "room.added", "room": room_dict(rooms[0], title=rooms[0].title)}
+        )
 
     async def room_removed(self, event):
         room_id = event["room"]
@@ -275,6 +308,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send_json({"type": "room.removed", "room": room_id})
 
     async def auth_revoked(self, event):
-        await self.send_json({"type": "error", "code": "unauthenticated",
-                              "detail": "Your session ended; sign in again."})
+        await self.send_json(
+            {
+                "type": "error",
+                "code": "unauthenticated",
+                "detail": "Your session ended; sign in again.",
+            }
+        )
         await self.close(code=CLOSE_UNAUTHENTICATED)

@@ -52,12 +52,13 @@ def rooms_for_user(*, user, room_id: int | None = None) -> list[Room]:
     if room_id is not None:
         rooms = rooms.filter(id=room_id)
     rooms = list(
-        rooms
-        .annotate(
+        rooms.annotate(
             last_body=Subquery(last.values("body")[:1]),
             last_author_name=Subquery(last.values("author__username")[:1]),
             last_read_seq=Subquery(
-                Membership.objects.filter(room=OuterRef("pk"), user=user).values("last_read_seq")[:1]
+                Membership.objects.filter(room=OuterRef("pk"), user=user).values("last_read_seq")[
+                    :1
+                ]
             ),
         )
         .prefetch_related(
@@ -86,9 +87,7 @@ def room_title(*, room: Room, partner) -> str:
 
 def public_rooms_not_joined(*, user) -> list[Room]:
     return list(
-        Room.objects.filter(kind=Room.Kind.PUBLIC)
-        .exclude(memberships__user=user)
-        .order_by("name")
+        Room.objects.filter(kind=Room.Kind.PUBLIC).exclude(memberships__user=user).order_by("name")
     )
 
 
@@ -109,7 +108,9 @@ def messages_before(*, room_id: int, before: int | None, limit: int) -> tuple[li
     return list(reversed(page[:limit])), has_more
 
 
-def messages_after(*, room_id: int, after: int, limit: int = HISTORY_MAX) -> tuple[list[Message], bool]:
+def messages_after(
+    *, room_id: int, after: int, limit: int = HISTORY_MAX
+) -> tuple[list[Message], bool]:
     """Up to `limit` messages newer than seq `after`, oldest first."""
     limit = max(1, min(limit, HISTORY_MAX))
     qs = Message.objects.filter(room_id=room_id, seq__gt=after).select_related("author")

@@ -53,6 +53,8 @@ def take(key: str) -> float:
         return 0.0
     if settings.REDIS_URL:
         prefix = settings.CACHES["default"].get("KEY_PREFIX", "parley")
-        wait_ms = _redis_script()(keys=[f"{prefix}:rate:{key}"], args=[rate, burst, int(time.time() * 1000)])
+        wait_ms = _redis_script()(
+            keys=[f"{prefix}:rate:{key}"], args=[rate, burst, int(time.time() * 1000)]
+        )
         return wait_ms / 1000
     return _take_local(key, rate, burst, time.monotonic())

@@ -31,8 +31,12 @@ def message_broadcast(message_data: dict) -> None:
     frame = json.dumps({"type": "message", "room": message_data["room"], "message": message_data})
     _group_send(
         room_group(message_data["room"]),
-        {"type": "chat.message", "room": message_data["room"], "seq": message_data["seq"],
-         "frame": frame},
+        {
+            "type": "chat.message",
+            "room": message_data["room"],
+            "seq": message_data["seq"],
+            "frame": frame,
+        },
     )
 
 

@@ -233,4 +233,3 @@ def room_mark_read(*, user, room_id: int, seq: int) -> None:
     Membership.objects.filter(room_id=room_id, user=user, last_read_seq__lt=seq).update(
         last_read_seq=seq
     )
-

@@ -44,7 +44,7 @@ class SocketAuthMiddleware:
 
     async def __call__(self, scope, receive, send):
         headers = dict(scope.get("headers", []))
-        scope = dict(scope, user=AnonymousUser())
+        scope = dict(scope)
         authorization = headers.get(b"authorization", b"").decode("latin-1")
         if authorization:
             scheme, _, key = authorization.partition(" ")
@@ -52,6 +52,7 @@ class SocketAuthMiddleware:
             if scheme.lower() == "bearer" and key.strip():
                 token = await database_sync_to_async(api_token_authenticate)(key=key.strip())
             if token is None:
+                scope["user"] = AnonymousUser()
                 scope["auth"] = {"method": "invalid"}
             else:
                 scope["user"] = token.user
@@ -59,9 +60,11 @@ class SocketAuthMiddleware:
             return await self.inner(scope, receive, send)
         if _has_session_cookie(headers):
             if not origin_allowed(headers.get(b"origin")):
+                scope["user"] = AnonymousUser()
                 scope["auth"] = {"method": "bad_origin"}
                 return await self.inner(scope, receive, send)
             scope["auth"] = {"method": "session"}
             return await self.session_stack(scope, receive, send)
+        scope["user"] = AnonymousUser()
         scope["auth"] = {"method": "none"}
         return await self.inner(scope, receive, send)

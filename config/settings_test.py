@@ -6,8 +6,14 @@ import tempfile
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("SECURE", "0")
 
-from config.settings import *  # noqa: E402, F403
+from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = tempfile.mkdtemp(prefix="parley-test-media-")
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Separate names let two test runs share one server (e.g. two checkouts).
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_parley")}  # noqa: F405
+# Tests open connections from many threads and drop the database at the end: no pool.
+DATABASES["default"].get("OPTIONS", {}).pop("pool", None)  # noqa: F405
+# Tests post in bursts; the rate-limit tests switch it on for themselves.
+CHAT_RATE_PER_SECOND = 0

@@ -1,7 +1,7 @@
 """Finds or starts the services Parley needs, then runs the site or the tests.
 
-    python scripts/dev.py run            # embedded PostgreSQL unless DATABASE_URL is set; serve
-    python scripts/dev.py test [ARGS]    # DATABASE_URL, else local PostgreSQL, else embedded; pytest
+python scripts/dev.py run            # embedded PostgreSQL unless DATABASE_URL is set; serve
+python scripts/dev.py test [ARGS]    # DATABASE_URL, else local PostgreSQL, else embedded; pytest
 """
 
 import os
@@ -101,8 +101,19 @@ def local_redis_url() -> str | None:
     if not port_open("127.0.0.1", 6379) and shutil.which("redis-server"):
         log("starting the local Redis")
         subprocess.run(
-            ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379",
-             "--save", "", "--appendonly", "no"],
+            [
+                "redis-server",
+                "--daemonize",
+                "yes",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "6379",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             check=False,
         )
         wait_for_port("127.0.0.1", 6379, 10)
@@ -112,10 +123,26 @@ def local_redis_url() -> str | None:
 def server_command(host: str, port: int, *, workers: int = 1) -> list[str]:
     """The production server: Uvicorn with uvloop and httptools (chosen by the benchmark)."""
     return [
-        sys.executable, "-m", "uvicorn", "config.asgi:application",
-        "--host", host, "--port", str(port), "--workers", str(workers),
-        "--loop", "uvloop", "--http", "httptools", "--ws", "websockets",
-        "--ws-max-size", str(WS_MAX_SIZE), "--proxy-headers", "--no-access-log",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "config.asgi:application",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--ws",
+        "websockets",
+        "--ws-max-size",
+        str(WS_MAX_SIZE),
+        "--proxy-headers",
+        "--no-access-log",
     ]
 
 
@@ -137,7 +164,7 @@ def cmd_run() -> int:
         host = os.environ.get("HOST", "127.0.0.1")
         port = int(os.environ.get("PORT", "8000"))
         log(f"Parley is at http://{host}:{port}/  (Ctrl-C stops it)")
-        log("demo log-ins: alice, bob, carol (password: parley-demo) and admin (staff, same password)")
+        log("demo log-ins: alice, bob, carol and admin (staff); password: parley-demo")
         server = subprocess.Popen(server_command(host, port), cwd=ROOT)
         try:
             return server.wait()

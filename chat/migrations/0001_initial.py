@@ -8,7 +8,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,66 +16,168 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Room',
+            name="Room",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('public', 'Public'), ('private', 'Private'), ('direct', 'Direct')], max_length=8)),
-                ('name', models.CharField(max_length=80)),
-                ('slug', models.SlugField(blank=True, max_length=90, null=True, unique=True)),
-                ('direct_key', models.CharField(blank=True, editable=False, max_length=41, null=True, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('last_seq', models.PositiveBigIntegerField(default=0, editable=False)),
-                ('last_message_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("public", "Public"),
+                            ("private", "Private"),
+                            ("direct", "Direct"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("name", models.CharField(max_length=80)),
+                ("slug", models.SlugField(blank=True, max_length=90, null=True, unique=True)),
+                (
+                    "direct_key",
+                    models.CharField(
+                        blank=True, editable=False, max_length=41, null=True, unique=True
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("last_seq", models.PositiveBigIntegerField(default=0, editable=False)),
+                ("last_message_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.PositiveBigIntegerField()),
-                ('body', models.TextField(max_length=4000)),
-                ('client_id', models.UUIDField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('edited_at', models.DateTimeField(blank=True, null=True)),
-                ('deleted_at', models.DateTimeField(blank=True, null=True)),
-                ('author', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to=settings.AUTH_USER_MODEL)),
-                ('room', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='chat.room')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seq", models.PositiveBigIntegerField()),
+                ("body", models.TextField(max_length=4000)),
+                ("client_id", models.UUIDField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("edited_at", models.DateTimeField(blank=True, null=True)),
+                ("deleted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="messages",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "room",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="messages",
+                        to="chat.room",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('owner', 'Owner'), ('member', 'Member')], default='member', max_length=8)),
-                ('last_read_seq', models.PositiveBigIntegerField(default=0)),
-                ('joined_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
-                ('room', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='chat.room')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("owner", "Owner"), ("member", "Member")],
+                        default="member",
+                        max_length=8,
+                    ),
+                ),
+                ("last_read_seq", models.PositiveBigIntegerField(default=0)),
+                ("joined_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "room",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="chat.room",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='room',
-            index=models.Index(fields=['kind', 'name'], name='chat_room_kind_1e8597_idx'),
+            model_name="room",
+            index=models.Index(fields=["kind", "name"], name="chat_room_kind_1e8597_idx"),
         ),
         migrations.AddConstraint(
-            model_name='room',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('direct_key__isnull', False), ('kind', 'direct'), ('slug__isnull', True)), models.Q(('direct_key__isnull', True), ('kind__in', ['public', 'private']), ('slug__isnull', False)), _connector='OR'), name='chat_room_kind_keys'),
+            model_name="room",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("direct_key__isnull", False), ("kind", "direct"), ("slug__isnull", True)
+                    ),
+                    models.Q(
+                        ("direct_key__isnull", True),
+                        ("kind__in", ["public", "private"]),
+                        ("slug__isnull", False),
+                    ),
+                    _connector="OR",
+                ),
+                name="chat_room_kind_keys",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='message',
-            constraint=models.UniqueConstraint(fields=('room', 'seq'), name='chat_message_room_seq'),
+            model_name="message",
+            constraint=models.UniqueConstraint(
+                fields=("room", "seq"), name="chat_message_room_seq"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='message',
-            constraint=models.UniqueConstraint(fields=('author', 'client_id'), name='chat_message_client_id'),
+            model_name="message",
+            constraint=models.UniqueConstraint(
+                fields=("author", "client_id"), name="chat_message_client_id"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='message',
-            constraint=models.CheckConstraint(condition=models.Q(django.db.models.lookups.GreaterThanOrEqual(django.db.models.functions.text.Length('body'), 1), django.db.models.lookups.LessThanOrEqual(django.db.models.functions.text.Length('body'), 4000)), name='chat_message_body_length'),
+            model_name="message",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    django.db.models.lookups.GreaterThanOrEqual(
+                        django.db.models.functions.text.Length("body"), 1
+                    ),
+                    django.db.models.lookups.LessThanOrEqual(
+                        django.db.models.functions.text.Length("body"), 4000
+                    ),
+                ),
+                name="chat_message_body_length",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('room', 'user'), name='chat_membership_unique'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(
+                fields=("room", "user"), name="chat_membership_unique"
+            ),
         ),
     ]

@@ -1,0 +1,243 @@
+// The chat page: live messages for one room, exactly once and in seq order.
+import { connectChat, formatLocalTimes } from "./socket.js";
+
+const root = document.querySelector("[data-chat]");
+const roomId = Number(root.dataset.roomId);
+const list = root.querySelector("[data-messages]");
+const scroller = root.querySelector("[data-scroller]");
+const olderButton = root.querySelector("[data-load-older]");
+const form = root.querySelector("[data-composer]");
+const input = root.querySelector("[data-composer-input]");
+const typingLine = root.querySelector("[data-typing]");
+const notice = root.querySelector("[data-notice]");
+const empty = root.querySelector("[data-empty]");
+
+let lastSeq = Number(root.dataset.lastSeq);
+let firstSeq = Number(list.querySelector(".message")?.dataset.seq || lastSeq + 1);
+let syncing = false;
+let loadingOlder = false;
+let removed = false;
+const pending = new Map(); // client_id -> {element, body}
+let typingTimer = null;
+let lastTypingSent = 0;
+
+function nearBottom() {
+  return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
+}
+
+function scrollToBottom() {
+  scroller.scrollTop = scroller.scrollHeight;
+}
+
+function messageElement(message, { isPending = false } = {}) {
+  const item = document.createElement("li");
+  item.className = isPending ? "message pending" : "message";
+  if (message.seq) item.dataset.seq = message.seq;
+  item.dataset.clientId = message.client_id;
+  const avatar = document.createElement("img");
+  avatar.className = "avatar avatar-sm";
+  avatar.alt = "";
+  avatar.src = message.author.avatar_url;
+  const content = document.createElement("div");
+  content.className = "message-content";
+  const meta = document.createElement("div");
+  meta.className = "message-meta";
+  const author = document.createElement("span");
+  author.className = "message-author";
+  author.textContent = message.author.display_name;
+  const time = document.createElement("time");
+  time.dateTime = message.created_at;
+  time.dataset.localTime = "";
+  meta.append(author, " ", time);
+  const body = document.createElement("p");
+  body.className = "message-body";
+  body.textContent = message.body;
+  content.append(meta, body);
+  if (isPending) {
+    const state = document.createElement("span");
+    state.className = "message-state muted";
+    state.textContent = "Sending…";
+    content.append(state);
+  }
+  item.append(avatar, content);
+  formatLocalTimes(item);
+  return item;
+}
+
+function showNotice(text) {
+  notice.textContent = text;
+  notice.classList.remove("hidden");
+}
+
+function append(message) {
+  // A repeat (seq already shown) is ignored; a gap asks the server for the missing range.
+  if (message.seq <= lastSeq) return;
+  if (message.seq > lastSeq + 1) {
+    requestSync();
+    return;
+  }
+  const stick = nearBottom() || pending.has(message.client_id);
+  const mine = pending.get(message.client_id);
+  if (mine) {
+    mine.element.remove();
+    pending.delete(message.client_id);
+  }
+  list.append(messageElement(message));
+  lastSeq = message.seq;
+  if (firstSeq > message.seq) firstSeq = message.seq;
+  empty.classList.add("hidden");
+  if (stick) scrollToBottom();
+  markRead();
+}
+
+function requestSync() {
+  if (syncing) return;
+  syncing = true;
+  socket.send({ type: "sync", room: roomId, after: lastSeq });
+}
+
+let readTimer = null;
+function markRead() {
+  if (document.hidden || readTimer) return;
+  readTimer = setTimeout(() => {
+    readTimer = null;
+    socket.send({ type: "read", room: roomId, seq: lastSeq });
+  }, 1000);
+}
+
+function prependHistory(messages, hasMore) {
+  const before = scroller.scrollHeight - scroller.scrollTop;
+  const fragment = document.createDocumentFragment();
+  for (const message of messages) {
+    if (message.seq >= firstSeq) continue;
+    fragment.append(messageElement(message));
+  }
+  list.prepend(fragment);
+  if (messages.length) firstSeq = Math.min(firstSeq, messages[0].seq);
+  scroller.scrollTop = scroller.scrollHeight - before;
+  olderButton.classList.toggle("hidden", !hasMore);
+  loadingOlder = false;
+}
+
+function onFrame(frame) {
+  if (frame.room !== undefined && frame.room !== roomId && frame.type !== "room.added") return;
+  switch (frame.type) {
+    case "message":
+      append(frame.message);
+      break;
+    case "sync":
+      syncing = false;
+      for (const message of frame.messages) append(message);
+      if (frame.has_more) requestSync();
+      break;
+    case "history":
+      prependHistory(frame.messages, frame.has_more);
+      break;
+    case "typing":
+      typingLine.textContent = `${frame.display_name} is typing…`;
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(() => (typingLine.textContent = ""), 4000);
+      break;
+    case "room.removed":
+      removed = true;
+      showNotice("You are no longer a member of this room; new messages will not arrive here.");
+      form.querySelector("button").disabled = true;
+      input.disabled = true;
+      break;
+    case "error":
+      if (frame.client_id && pending.has(frame.client_id)) {
+        const state = pending.get(frame.client_id).element.querySelector(".message-state");
+        state.textContent = `Not sent: ${frame.detail}`;
+        pending.get(frame.client_id).element.classList.add("failed");
+        if (frame.code !== "rate_limited") pending.delete(frame.client_id);
+        else setTimeout(() => resend(frame.client_id), (frame.retry_after || 1) * 1000);
+      } else {
+        showNotice(frame.detail);
+      }
+      break;
+  }
+}
+
+function resend(clientId) {
+  const item = pending.get(clientId);
+  if (!item) return;
+  item.element.classList.remove("failed");
+  item.element.querySelector(".message-state").textContent = "Sending…";
+  socket.send({ type: "send", room: roomId, body: item.body, client_id: clientId });
+}
+
+function onOpen(hello) {
+  const room = hello.rooms.find((r) => r.id === roomId);
+  if (!room) {
+    if (!removed) onFrame({ type: "room.removed", room: roomId });
+    return;
+  }
+  // After a (re)connect: fetch whatever arrived while we were away, resend what is unconfirmed.
+  syncing = false;
+  if (room.last_seq > lastSeq) requestSync();
+  for (const clientId of pending.keys()) resend(clientId);
+}
+
+const socket = connectChat({
+  onFrame,
+  onOpen,
+  statusElement: root.querySelector("[data-conn-status]"),
+});
+
+function send() {
+  const body = input.value.trim();
+  if (!body || removed) return;
+  const clientId = crypto.randomUUID();
+  const element = messageElement(
+    {
+      client_id: clientId,
+      body,
+      created_at: new Date().toISOString(),
+      author: JSON.parse(document.getElementById("me").textContent),
+    },
+    { isPending: true },
+  );
+  list.append(element);
+  empty.classList.add("hidden");
+  pending.set(clientId, { element, body });
+  scrollToBottom();
+  socket.send({ type: "send", room: roomId, body, client_id: clientId });
+  input.value = "";
+  input.style.height = "";
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  send();
+});
+
+input.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    send();
+  }
+});
+
+input.addEventListener("input", () => {
+  input.style.height = "";
+  input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
+  const now = Date.now();
+  if (now - lastTypingSent > 3000 && socket.connected) {
+    lastTypingSent = now;
+    socket.send({ type: "typing", room: roomId });
+  }
+});
+
+olderButton.addEventListener("click", () => {
+  if (loadingOlder) return;
+  loadingOlder = true;
+  socket.send({ type: "history", room: roomId, before: firstSeq, limit: 50 });
+});
+
+scroller.addEventListener("scroll", () => {
+  if (scroller.scrollTop < 40 && !olderButton.classList.contains("hidden")) olderButton.click();
+});
+
+document.addEventListener("visibilitychange", markRead);
+formatLocalTimes(root);
+scrollToBottom();
