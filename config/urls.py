@@ -14,5 +14,9 @@ urlpatterns = [
 
 if settings.DEBUG or settings.SERVE_MEDIA:
     urlpatterns += [
-        path(f"{settings.MEDIA_URL}<path:path>", serve, {"document_root": settings.MEDIA_ROOT})
+        path(
+            f"{settings.MEDIA_URL.lstrip('/')}<path:path>",
+            serve,
+            {"document_root": settings.MEDIA_ROOT},
+        )
     ]

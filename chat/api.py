@@ -1,0 +1,170 @@
+"""The JSON API for bots and scripts (OpenAPI at /api/docs). Same permission helper, same
+validation and same error codes as the socket."""
+
+from datetime import datetime
+from uuid import UUID
+
+from django.conf import settings
+from ninja import Field, NinjaAPI, Schema
+from ninja.errors import ValidationError
+from ninja.security import HttpBearer, django_auth
+
+from accounts import services as account_services
+from accounts.models import ApiToken
+from chat import queries, services
+from chat.errors import ChatError, NotFound
+from chat.serializers import message_dict, room_dict
+
+
+class BearerToken(HttpBearer):
+    def authenticate(self, request, token):
+        api_token = account_services.api_token_authenticate(key=token)
+        if api_token is None:
+            return None
+        request.user = api_token.user
+        request.api_token = api_token
+        return api_token.user
+
+
+api = NinjaAPI(
+    title="Parley API",
+    version="1",
+    urls_namespace="api",
+    auth=[BearerToken(), django_auth],
+    docs_url="/docs",
+)
+
+
+class ErrorOut(Schema):
+    code: str
+    detail: str
+
+
+class AuthorOut(Schema):
+    id: int
+    username: str
+    display_name: str
+    avatar_url: str
+
+
+class MessageOut(Schema):
+    id: int
+    room: int
+    seq: int
+    author: AuthorOut
+    body: str
+    created_at: datetime
+    client_id: UUID
+
+
+class RoomOut(Schema):
+    id: int
+    kind: str
+    name: str
+    slug: str | None
+    last_seq: int
+
+
+class HistoryOut(Schema):
+    room: int
+    messages: list[MessageOut]
+    has_more: bool
+
+
+class MessageIn(Schema):
+    body: str = Field(max_length=settings.CHAT_MESSAGE_MAX_LENGTH * 2)
+    client_id: UUID
+
+
+class TokenIn(Schema):
+    name: str = Field(max_length=100)
+
+
+class TokenOut(Schema):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class NewTokenOut(TokenOut):
+    key: str
+
+
+class TicketOut(Schema):
+    ticket: str
+    expires_in: int
+
+
+@api.exception_handler(ChatError)
+def chat_error(request, error: ChatError):
+    body = {"code": error.code, "detail": error.detail, **error.extra}
+    return api.create_response(request, body, status=error.status)
+
+
+@api.exception_handler(ValidationError)
+def validation_error(request, error: ValidationError):
+    fields = sorted({".".join(str(p) for p in e["loc"][1:]) for e in error.errors})
+    body = {"code": "bad_request", "detail": f"Invalid or missing: {', '.join(fields)}."}
+    return api.create_response(request, body, status=400)
+
+
+@api.get("/rooms/", response=list[RoomOut], summary="List my rooms")
+def rooms(request):
+    return [room_dict(room, title=room.title) for room in queries.rooms_for_user(user=request.user)]
+
+
+@api.get(
+    "/rooms/{room_id}/messages/",
+    response={200: HistoryOut, 404: ErrorOut},
+    summary="A page of a room's history, oldest first",
+)
+def room_messages(request, room_id: int, before: int | None = None, limit: int = 50):
+    queries.room_for_member(user=request.user, room_id=room_id)
+    if before is not None and before < 0:
+        raise NotFound("No such page.")
+    messages, has_more = queries.messages_before(room_id=room_id, before=before, limit=limit)
+    return {"room": room_id, "messages": [message_dict(m) for m in messages], "has_more": has_more}
+
+
+@api.post(
+    "/rooms/{room_id}/messages/",
+    response={201: MessageOut, 400: ErrorOut, 404: ErrorOut, 409: ErrorOut, 429: ErrorOut},
+    summary="Post a message (idempotent on client_id)",
+)
+def room_message_post(request, room_id: int, payload: MessageIn):
+    message = services.message_post(
+        author=request.user, room_id=room_id, body=payload.body, client_id=payload.client_id
+    )
+    return 201, message_dict(message)
+
+
+@api.get("/tokens/", response=list[TokenOut], summary="List my API tokens")
+def tokens(request):
+    return list(ApiToken.objects.filter(user=request.user))
+
+
+@api.post("/tokens/", response={201: NewTokenOut}, summary="Create an API token (shown once)")
+def token_create(request, payload: TokenIn):
+    token, key = account_services.api_token_create(user=request.user, name=payload.name)
+    return 201, {**TokenOut.from_orm(token).dict(), "key": key}
+
+
+@api.delete("/tokens/{token_id}/", response={204: None, 404: ErrorOut}, summary="Revoke a token")
+def token_revoke(request, token_id: int):
+    if not account_services.api_token_revoke(user=request.user, token_id=token_id):
+        raise NotFound("No such token.")
+    return 204, None
+
+
+@api.post("/tickets/", response={201: TicketOut}, summary="A single-use socket ticket (60 s)")
+def ticket_issue(request):
+    api_token = getattr(request, "api_token", None)
+    ticket = account_services.socket_ticket_issue(
+        user=request.user,
+        session_key="" if api_token else request.session.session_key or "",
+        token_id=api_token.id if api_token else None,
+    )
+    return 201, {"ticket": ticket, "expires_in": settings.CHAT_TICKET_TTL}

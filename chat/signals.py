@@ -1,0 +1,42 @@
+"""Revocation: when a credential stops being valid, the sockets it opened close at once."""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_out
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from chat import realtime
+
+User = get_user_model()
+
+
+@receiver(user_logged_out)
+def close_session_sockets(sender, request, user, **kwargs):
+    """Logging out closes the sockets of that session (and the tickets it issued)."""
+    session_key = request.session.session_key if request is not None else None
+    if session_key:
+        transaction.on_commit(
+            lambda: realtime.sockets_close(
+                group=realtime.session_group(session_key), reason="logged_out"
+            )
+        )
+
+
+@receiver(post_save, sender=User)
+def close_sockets_on_password_change_or_deactivation(sender, instance, created, **kwargs):
+    """A new password or a deactivated account closes every socket of the user."""
+    password_changed = getattr(instance, "_password", None) is not None
+    if not created and (password_changed or not instance.is_active):
+        user_id = instance.id
+        transaction.on_commit(
+            lambda: realtime.sockets_close(group=realtime.user_group(user_id), reason="revoked")
+        )
+
+
+@receiver(post_delete, sender=User)
+def close_sockets_on_delete(sender, instance, **kwargs):
+    user_id = instance.id
+    transaction.on_commit(
+        lambda: realtime.sockets_close(group=realtime.user_group(user_id), reason="revoked")
+    )
