@@ -5,7 +5,7 @@ from datetime import datetime
 from uuid import UUID
 
 from django.conf import settings
-from ninja import Field, NinjaAPI, Schema
+from ninja import Field, NinjaAPI, Schema, Status
 from ninja.errors import ValidationError
 from ninja.security import HttpBearer, django_auth
 
@@ -138,7 +138,7 @@ def room_message_post(request, room_id: int, payload: MessageIn):
     message = services.message_post(
         author=request.user, room_id=room_id, body=payload.body, client_id=payload.client_id
     )
-    return 201, message_dict(message)
+    return Status(201, message_dict(message))
 
 
 @api.get("/tokens/", response=list[TokenOut], summary="List my API tokens")
@@ -149,14 +149,14 @@ def tokens(request):
 @api.post("/tokens/", response={201: NewTokenOut}, summary="Create an API token (shown once)")
 def token_create(request, payload: TokenIn):
     token, key = account_services.api_token_create(user=request.user, name=payload.name)
-    return 201, {**TokenOut.from_orm(token).dict(), "key": key}
+    return Status(201, {**TokenOut.model_validate(token).model_dump(), "key": key})
 
 
 @api.delete("/tokens/{token_id}/", response={204: None, 404: ErrorOut}, summary="Revoke a token")
 def token_revoke(request, token_id: int):
     if not account_services.api_token_revoke(user=request.user, token_id=token_id):
         raise NotFound("No such token.")
-    return 204, None
+    return Status(204, None)
 
 
 @api.post("/tickets/", response={201: TicketOut}, summary="A single-use socket ticket (60 s)")
@@ -167,4 +167,4 @@ def ticket_issue(request):
         session_key="" if api_token else request.session.session_key or "",
         token_id=api_token.id if api_token else None,
     )
-    return 201, {"ticket": ticket, "expires_in": settings.CHAT_TICKET_TTL}
+    return Status(201, {"ticket": ticket, "expires_in": settings.CHAT_TICKET_TTL})
