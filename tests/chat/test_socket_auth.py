@@ -82,7 +82,7 @@ async def test_expired_ticket_is_refused():
 
 
 async def test_unauthenticated_socket_gets_nothing_and_any_other_frame_closes_it():
-    alice, _, dm = await two_users_in_a_dm()
+    _, _, dm = await two_users_in_a_dm()
     client = await connect([])
     assert await client.nothing(0.3)
     await client.send(type="send", room=dm.id, body="hi", client_id=new_client_id())
@@ -234,7 +234,7 @@ async def test_open_sockets_per_user_are_capped(sockets, settings):
     ],
 )
 async def test_malformed_frames_get_an_error_code_and_the_socket_stays_open(sockets, frame, code):
-    alice, _, dm = await two_users_in_a_dm()
+    alice, _, _ = await two_users_in_a_dm()
     client, _ = await sockets(alice)
     await client.send_raw(text=frame)
     error = await client.receive()
