@@ -52,3 +52,6 @@ class SocketTicket(models.Model):
     token = models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.CASCADE)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"ticket for {self.user_id} until {self.expires_at:%Y-%m-%d %H:%M:%S}"

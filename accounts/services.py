@@ -2,16 +2,19 @@
 
 import hashlib
 import secrets
-from importlib import import_module
+import uuid
 from datetime import timedelta
+from importlib import import_module
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import avatars
 from accounts.models import ApiToken, SocketTicket, User
 
-TOKEN_PREFIX = "plt_"
+TOKEN_PREFIX = "plt_"  # noqa: S105
 
 
 def _hash(key: str) -> str:
@@ -93,3 +96,47 @@ def socket_ticket_redeem(*, key) -> SocketTicket | None:
 
 def _session_store():
     return import_module(settings.SESSION_ENGINE).SessionStore()
+
+
+def user_signup(*, username: str, email: str, password: str) -> User:
+    """A new active account with a hashed password."""
+    return User.objects.create_user(
+        username=username, email=User.objects.normalize_email(email), password=password
+    )
+
+
+def profile_update(*, user: User, first_name: str, last_name: str, email: str) -> None:
+    """Change the user's name and email address."""
+    user.first_name = first_name
+    user.last_name = last_name
+    user.email = User.objects.normalize_email(email)
+    user.save(update_fields=["first_name", "last_name", "email"])
+
+
+def avatar_set(*, user: User, upload) -> None:
+    """Replace the user's picture with a clean thumbnail of `upload`; AvatarRejected if unfit."""
+    thumbnail = avatars.avatar_thumbnail(upload)
+    with transaction.atomic():
+        old_name = _avatar_name_locked(user)
+        user.avatar.save(f"{uuid.uuid4().hex}.jpg", ContentFile(thumbnail), save=False)
+        user.save(update_fields=["avatar"])
+        _delete_after_commit(user, old_name)
+
+
+@transaction.atomic
+def avatar_remove(*, user: User) -> None:
+    """Remove the user's picture; the initials avatar shows instead."""
+    old_name = _avatar_name_locked(user)
+    user.avatar = ""
+    user.save(update_fields=["avatar"])
+    _delete_after_commit(user, old_name)
+
+
+def _avatar_name_locked(user: User) -> str:
+    return User.objects.select_for_update().values_list("avatar", flat=True).get(pk=user.pk)
+
+
+def _delete_after_commit(user: User, name: str) -> None:
+    if name:
+        storage = user.avatar.storage
+        transaction.on_commit(lambda: storage.delete(name))
