@@ -1,0 +1,149 @@
+"""Forms check the shape of what people type; services do the writing."""
+
+import math
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
+
+from accounts import throttle
+from accounts.avatars import ACCEPTED_FORMATS
+from accounts.models import User
+
+EMAIL_TAKEN = "An account with that email address already exists."
+
+
+class LoginForm(AuthenticationForm):
+    """Django's log-in form, refusing to check passwords after too many failures."""
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        if not username or not self.cleaned_data.get("password"):
+            return super().clean()
+        address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
+        wait = throttle.login_retry_after(username=username, address=address)
+        if wait:
+            minutes = math.ceil(wait / 60)
+            raise ValidationError(
+                "Too many failed attempts; try again in %(minutes)d minute%(plural)s.",
+                code="throttled",
+                params={"minutes": minutes, "plural": "" if minutes == 1 else "s"},
+            )
+        try:
+            cleaned_data = super().clean()
+        except ValidationError:
+            throttle.login_failure_record(username=username, address=address)
+            raise
+        throttle.login_success_record(username=username)
+        return cleaned_data
+
+
+class SignupForm(forms.Form):
+    """A new account: username, email address and a password typed twice."""
+
+    username = forms.CharField(
+        max_length=150,
+        validators=[UnicodeUsernameValidator()],
+        help_text="Letters, digits and @ . + - _ only.",
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True}),
+    )
+    email = forms.EmailField(
+        label="Email address", widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        help_text=password_validation.password_validators_help_text_html(),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password2 = forms.CharField(
+        label="Password (again)",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean_username(self) -> str:
+        username = self.cleaned_data["username"]
+        if User.objects.filter(username__iexact=username).exists():
+            raise ValidationError("That username is taken; choose another.", code="taken")
+        return username
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"]
+        if User.objects.filter(email__iexact=email).exists():
+            raise ValidationError(EMAIL_TAKEN, code="taken")
+        return email
+
+    def clean(self):
+        cleaned_data = super().clean()
+        password1 = cleaned_data.get("password1")
+        password2 = cleaned_data.get("password2")
+        if password1 and password2 and password1 != password2:
+            self.add_error("password2", ValidationError("The two passwords differ.", "mismatch"))
+        elif password1:
+            candidate = User(
+                username=cleaned_data.get("username", ""), email=cleaned_data.get("email", "")
+            )
+            try:
+                password_validation.validate_password(password1, candidate)
+            except ValidationError as error:
+                self.add_error("password1", error)
+        return cleaned_data
+
+
+class ProfileForm(forms.Form):
+    """The dashboard's profile section: name, email address and picture."""
+
+    first_name = forms.CharField(
+        max_length=150, required=False, widget=forms.TextInput(attrs={"autocomplete": "given-name"})
+    )
+    last_name = forms.CharField(
+        max_length=150,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "family-name"}),
+    )
+    email = forms.EmailField(
+        label="Email address", widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    avatar = forms.FileField(
+        label="New picture",
+        required=False,
+        help_text="JPEG, PNG, WebP or GIF, up to 5 MB. It is cropped to a square.",
+        widget=forms.FileInput(
+            attrs={"accept": ",".join(f"image/{kind.lower()}" for kind in ACCEPTED_FORMATS)}
+        ),
+    )
+    avatar_remove = forms.BooleanField(label="Remove picture", required=False)
+
+    def __init__(self, *args, user: User, **kwargs):
+        kwargs.setdefault(
+            "initial",
+            {"first_name": user.first_name, "last_name": user.last_name, "email": user.email},
+        )
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"]
+        if User.objects.filter(email__iexact=email).exclude(pk=self.user.pk).exists():
+            raise ValidationError(EMAIL_TAKEN, code="taken")
+        return email
+
+    def clean(self):
+        cleaned_data = super().clean()
+        if cleaned_data.get("avatar") and cleaned_data.get("avatar_remove"):
+            self.add_error(
+                "avatar_remove",
+                "Choose a new picture or remove the current one, not both.",
+            )
+        return cleaned_data
+
+
+class TokenCreateForm(forms.Form):
+    """A name for a new API token, so its owner can tell tokens apart."""
+
+    name = forms.CharField(
+        label="Token name", max_length=100, widget=forms.TextInput(attrs={"placeholder": "My bot"})
+    )

@@ -1,0 +1,133 @@
+"""Account pages. Each view translates HTTP into a service call and back."""
+
+import hashlib
+from html import escape
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
+from django.utils.cache import patch_cache_control
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST, require_safe
+
+from accounts import services
+from accounts.avatars import AvatarRejected
+from accounts.forms import LoginForm, ProfileForm, SignupForm, TokenCreateForm
+from accounts.models import User
+
+NEW_KEY_SESSION_KEY = "accounts.new_api_key"
+INITIALS_AVATAR_MAX_AGE = 3600
+
+
+class LoginView(auth_views.LoginView):
+    form_class = LoginForm
+    redirect_authenticated_user = True
+
+
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect("chat:lobby")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = services.user_signup(
+            username=form.cleaned_data["username"],
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome to Parley, {user.display_name}!")
+        return redirect("chat:lobby")
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+@never_cache
+@login_required
+def profile(request):
+    user = request.user
+    if request.method == "POST":
+        form = ProfileForm(request.POST, request.FILES, user=user)
+        if form.is_valid() and _profile_save(user, form):
+            messages.success(request, "Your profile is saved.")
+            return redirect("accounts:profile")
+    else:
+        form = ProfileForm(user=user)
+    context = {
+        "form": form,
+        "token_form": TokenCreateForm(),
+        "tokens": user.api_tokens.all(),
+        "new_key": request.session.pop(NEW_KEY_SESSION_KEY, None),
+    }
+    return render(request, "accounts/profile.html", context)
+
+
+def _profile_save(user: User, form: ProfileForm) -> bool:
+    """Save a valid profile form; False when the picture is refused (nothing saved then)."""
+    data = form.cleaned_data
+    try:
+        if data["avatar"]:
+            services.avatar_set(user=user, upload=data["avatar"])
+    except AvatarRejected as error:
+        form.add_error("avatar", str(error))
+        return False
+    if data["avatar_remove"]:
+        services.avatar_remove(user=user)
+    services.profile_update(
+        user=user, first_name=data["first_name"], last_name=data["last_name"], email=data["email"]
+    )
+    return True
+
+
+@login_required
+@require_POST
+def token_create(request):
+    form = TokenCreateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give the token a name of at most 100 characters.")
+        return redirect("accounts:profile")
+    token, key = services.api_token_create(user=request.user, name=form.cleaned_data["name"])
+    request.session[NEW_KEY_SESSION_KEY] = {"name": token.name, "key": key}
+    return redirect("accounts:profile")
+
+
+@login_required
+@require_POST
+def token_revoke(request, token_id: int):
+    if services.api_token_revoke(user=request.user, token_id=token_id):
+        messages.success(request, "The token is revoked; clients using it are disconnected.")
+    else:
+        messages.error(request, "No such live token.")
+    return redirect("accounts:profile")
+
+
+@login_required
+@require_safe
+def initials_avatar(request, username: str):
+    user = get_object_or_404(User, username=username)
+    hue = int(hashlib.sha256(user.username.encode()).hexdigest()[:8], 16) % 360
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="96" height="96" viewBox="0 0 96 96">'
+        f'<rect width="96" height="96" fill="hsl({hue}, 55%, 42%)"/>'
+        '<text x="48" y="48" dy="0.35em" text-anchor="middle" fill="#ffffff" font-size="38" '
+        'font-weight="600" font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif">'
+        f"{escape(user.initials)}</text></svg>"
+    )
+    response = HttpResponse(svg, content_type="image/svg+xml")
+    patch_cache_control(response, private=True, max_age=INITIALS_AVATAR_MAX_AGE)
+    return response
+
+
+password_change = auth_views.PasswordChangeView.as_view(
+    success_url=reverse_lazy("accounts:password_change_done")
+)
+password_reset = auth_views.PasswordResetView.as_view(
+    success_url=reverse_lazy("accounts:password_reset_done"),
+    subject_template_name="registration/password_reset_subject.txt",
+    email_template_name="registration/password_reset_email.txt",
+)
+password_reset_confirm = auth_views.PasswordResetConfirmView.as_view(
+    success_url=reverse_lazy("accounts:password_reset_complete")
+)
