@@ -1,0 +1,82 @@
+import re
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+
+from tests.factories import PASSWORD
+
+
+def test_password_change_sets_the_new_password_and_keeps_the_session(client, user):
+    client.force_login(user)
+
+    response = client.post(
+        reverse("accounts:password_change"),
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a-fresh-long-passphrase",
+            "new_password2": "a-fresh-long-passphrase",
+        },
+    )
+
+    assert response.status_code == 302
+    assert response.url == reverse("accounts:password_change_done")
+    user.refresh_from_db()
+    assert user.check_password("a-fresh-long-passphrase")
+    assert client.get(reverse("accounts:profile")).status_code == 200
+
+
+def test_password_change_refuses_a_wrong_old_password(client, user):
+    client.force_login(user)
+
+    response = client.post(
+        reverse("accounts:password_change"),
+        {
+            "old_password": "not-it",
+            "new_password1": "a-fresh-long-passphrase",
+            "new_password2": "a-fresh-long-passphrase",
+        },
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["old_password"]
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+
+
+@pytest.mark.django_db
+def test_password_change_needs_login(client):
+    response = client.get(reverse("accounts:password_change"))
+
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("accounts:login"))
+
+
+def test_password_reset_mails_a_working_link(client, user):
+    response = client.post(reverse("accounts:password_reset"), {"email": user.email.upper()})
+
+    assert response.status_code == 302
+    assert response.url == reverse("accounts:password_reset_done")
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == [user.email]
+    link = re.search(r"https?://[^/\s]+(/accounts/password/reset/\S+/)", message.body).group(1)
+
+    form_page = client.get(link, follow=True)
+    assert form_page.context["validlink"]
+    done = client.post(
+        form_page.redirect_chain[-1][0],
+        {"new_password1": "a-fresh-long-passphrase", "new_password2": "a-fresh-long-passphrase"},
+    )
+    assert done.url == reverse("accounts:password_reset_complete")
+    user.refresh_from_db()
+    assert user.check_password("a-fresh-long-passphrase")
+
+
+@pytest.mark.django_db
+def test_password_reset_for_an_unknown_address_sends_nothing_and_looks_the_same(client):
+    response = client.post(reverse("accounts:password_reset"), {"email": "nobody@example.com"})
+
+    assert response.status_code == 302
+    assert response.url == reverse("accounts:password_reset_done")
+    assert mail.outbox == []
