@@ -1,0 +1,134 @@
+"""The JSON API: the same permission helper, validation and error codes as the socket."""
+
+import pytest
+
+from accounts import services as account_services
+from chat.models import Message, Room
+from tests.factories import UserFactory, make_room, new_client_id
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice_token():
+    alice = UserFactory()
+    _, key = account_services.api_token_create(user=alice, name="script")
+    return alice, {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+
+
+def test_token_client_lists_rooms_posts_and_reads_history(client, alice_token):
+    alice, auth = alice_token
+    bob = UserFactory()
+    dm = make_room(Room.Kind.DIRECT, alice, bob)
+    assert [r["id"] for r in client.get("/api/rooms/", **auth).json()] == [dm.id]
+    cid = new_client_id()
+    response = client.post(
+        f"/api/rooms/{dm.id}/messages/",
+        {"body": "  from a bot  ", "client_id": cid},
+        content_type="application/json",
+        **auth,
+    )
+    assert response.status_code == 201
+    assert (response.json()["body"], response.json()["seq"]) == ("from a bot", 1)
+    again = client.post(
+        f"/api/rooms/{dm.id}/messages/",
+        {"body": "from a bot", "client_id": cid},
+        content_type="application/json",
+        **auth,
+    )
+    assert again.json()["id"] == response.json()["id"]
+    assert Message.objects.count() == 1
+    page = client.get(f"/api/rooms/{dm.id}/messages/?limit=10", **auth).json()
+    assert [m["body"] for m in page["messages"]] == ["from a bot"]
+    assert page["has_more"] is False
+
+
+def test_history_pages_with_before_and_limit(client, alice_token):
+    alice, auth = alice_token
+    room = make_room(Room.Kind.PRIVATE, alice)
+    from chat import services
+
+    for n in range(7):
+        services.message_post(
+            author=alice, room_id=room.id, body=f"m{n}", client_id=new_client_id()
+        )
+    page = client.get(f"/api/rooms/{room.id}/messages/?before=6&limit=3", **auth).json()
+    assert [m["seq"] for m in page["messages"]] == [3, 4, 5]
+    assert page["has_more"] is True
+
+
+def test_outsider_gets_404_and_stores_nothing(client, alice_token):
+    _, auth = alice_token
+    bob, carol = UserFactory(), UserFactory()
+    dm = make_room(Room.Kind.DIRECT, bob, carol)
+    assert client.get(f"/api/rooms/{dm.id}/messages/", **auth).json()["code"] == "not_found"
+    response = client.post(
+        f"/api/rooms/{dm.id}/messages/",
+        {"body": "x", "client_id": new_client_id()},
+        content_type="application/json",
+        **auth,
+    )
+    assert (response.status_code, response.json()["code"]) == (404, "not_found")
+    assert Message.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        ({"body": "", "client_id": new_client_id()}, 400, "bad_request"),
+        ({"body": "x" * 4001, "client_id": new_client_id()}, 400, "too_long"),
+        ({"body": "x", "client_id": "not-a-uuid"}, 400, "bad_request"),
+        ({"body": "x"}, 400, "bad_request"),
+    ],
+)
+def test_invalid_posts_get_the_sockets_error_codes(client, alice_token, payload, status, code):
+    alice, auth = alice_token
+    room = make_room(Room.Kind.PRIVATE, alice)
+    response = client.post(
+        f"/api/rooms/{room.id}/messages/", payload, content_type="application/json", **auth
+    )
+    assert (response.status_code, response.json()["code"]) == (status, code)
+    assert Message.objects.count() == 0
+
+
+def test_without_credentials_or_with_a_revoked_token_the_api_answers_401(client, alice_token):
+    alice, auth = alice_token
+    assert client.get("/api/rooms/").status_code == 401
+    token = alice.api_tokens.get()
+    account_services.api_token_revoke(user=alice, token_id=token.id)
+    assert client.get("/api/rooms/", **auth).status_code == 401
+
+
+def test_tokens_are_created_shown_once_stored_hashed_and_revoked(client, alice_token):
+    alice, auth = alice_token
+    created = client.post("/api/tokens/", {"name": "ci"}, content_type="application/json", **auth)
+    assert created.status_code == 201
+    key = created.json()["key"]
+    assert not alice.api_tokens.filter(key_hash=key).exists()
+    listed = client.get("/api/tokens/", **auth).json()
+    assert {t["name"] for t in listed} == {"script", "ci"}
+    assert all("key" not in t for t in listed)
+    assert client.delete(f"/api/tokens/{created.json()['id']}/", **auth).status_code == 204
+    assert client.get("/api/rooms/", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
+
+
+def test_another_users_token_cannot_be_revoked(client, alice_token):
+    _, auth = alice_token
+    token, _ = account_services.api_token_create(user=UserFactory(), name="theirs")
+    assert client.delete(f"/api/tokens/{token.id}/", **auth).status_code == 404
+    token.refresh_from_db()
+    assert token.revoked_at is None
+
+
+def test_ticket_issued_to_a_token_client(client, alice_token):
+    _, auth = alice_token
+    response = client.post("/api/tickets/", **auth)
+    assert response.status_code == 201
+    assert response.json()["expires_in"] == 60
+    assert len(response.json()["ticket"]) > 30
+
+
+def test_openapi_schema_and_docs_are_served(client):
+    schema = client.get("/api/openapi.json").json()
+    assert "/api/rooms/{room_id}/messages/" in schema["paths"]
+    assert client.get("/api/docs").status_code == 200

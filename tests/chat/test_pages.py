@@ -1,0 +1,178 @@
+"""The lobby and chat pages: who sees what, escaping, and a constant number of queries."""
+
+import pytest
+from django.urls import reverse
+
+from chat import services
+from chat.errors import Forbidden
+from chat.models import Membership, Room
+from tests.factories import UserFactory, make_room, new_client_id
+
+pytestmark = pytest.mark.django_db
+
+
+def post(author, room, body):
+    return services.message_post(
+        author=author, room_id=room.id, body=body, client_id=new_client_id()
+    )
+
+
+def test_lobby_lists_rooms_with_last_message_and_public_rooms_to_join(client):
+    alice, bob = UserFactory(), UserFactory()
+    dm = make_room(Room.Kind.DIRECT, alice, bob)
+    post(bob, dm, "see you at noon")
+    make_room(Room.Kind.PUBLIC, bob, name="Announcements")
+    client.force_login(alice)
+    page = client.get(reverse("chat:lobby")).content.decode()
+    assert bob.display_name in page
+    assert "see you at noon" in page
+    assert "Announcements" in page
+
+
+def test_root_sends_a_signed_in_user_to_the_lobby_and_others_to_log_in(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert client.get(response.url).status_code == 302  # the lobby needs a log-in
+    client.force_login(UserFactory())
+    assert client.get("/", follow=True).request["PATH_INFO"] == reverse("chat:lobby")
+
+
+@pytest.mark.parametrize("rooms", [1, 12])
+def test_lobby_runs_a_constant_number_of_queries(client, django_assert_max_num_queries, rooms):
+    alice = UserFactory()
+    for _ in range(rooms):
+        other = UserFactory()
+        post(other, make_room(Room.Kind.DIRECT, alice, other), "hi")
+        post(alice, make_room(Room.Kind.PRIVATE, alice, other), "hello")
+    client.force_login(alice)
+    with django_assert_max_num_queries(8):
+        assert client.get(reverse("chat:lobby")).status_code == 200
+
+
+@pytest.mark.parametrize("messages", [3, 60])
+def test_chat_page_runs_a_constant_number_of_queries(
+    client, django_assert_max_num_queries, messages
+):
+    alice, bob = UserFactory(), UserFactory()
+    room = make_room(Room.Kind.PUBLIC, alice, bob, name="Busy")
+    for n in range(messages):
+        post(bob if n % 2 else alice, room, f"message {n}")
+    client.force_login(alice)
+    with django_assert_max_num_queries(12):
+        assert client.get(reverse("chat:room", args=[room.slug])).status_code == 200
+
+
+def test_chat_page_shows_the_latest_50_messages_escaped(client):
+    alice, bob = UserFactory(), UserFactory()
+    dm = make_room(Room.Kind.DIRECT, alice, bob)
+    for n in range(55):
+        post(alice, dm, f"note {n}")
+    post(bob, dm, "<img src=x onerror=alert(1)>")
+    client.force_login(alice)
+    page = client.get(reverse("chat:direct", args=[bob.username])).content.decode()
+    assert "note 5<" not in page and "note 6<" in page  # 56 messages: the first six are older
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "<img src=x" not in page
+    assert "Load older messages" in page
+
+
+def test_opening_a_direct_chat_creates_one_room_per_pair(client):
+    alice, bob = UserFactory(), UserFactory()
+    client.force_login(alice)
+    assert client.get(reverse("chat:direct", args=[bob.username])).status_code == 200
+    client.force_login(bob)
+    assert client.get(reverse("chat:direct", args=[alice.username])).status_code == 200
+    assert Room.objects.filter(kind=Room.Kind.DIRECT).count() == 1
+
+
+def test_direct_room_uniqueness_is_enforced_by_the_database():
+    from django.db import IntegrityError
+
+    alice, bob = UserFactory(), UserFactory()
+    make_room(Room.Kind.DIRECT, alice, bob)
+    with pytest.raises(IntegrityError):
+        make_room(Room.Kind.DIRECT, bob, alice)
+
+
+def test_direct_chat_with_yourself_or_nobody_is_404(client):
+    alice = UserFactory()
+    client.force_login(alice)
+    assert client.get(reverse("chat:direct", args=[alice.username])).status_code == 404
+    assert client.get(reverse("chat:direct", args=["nobody-here"])).status_code == 404
+
+
+def test_private_room_is_404_for_outsiders_and_staff(client):
+    alice, carol = UserFactory(), UserFactory()
+    staff = UserFactory(is_staff=True)
+    room = make_room(Room.Kind.PRIVATE, alice, name="Secret plans")
+    for outsider in (carol, staff):
+        client.force_login(outsider)
+        response = client.get(reverse("chat:room", args=[room.slug]))
+        assert response.status_code == 404
+        assert "Secret plans" not in client.get(reverse("chat:lobby")).content.decode()
+
+
+def test_opening_a_public_room_joins_it(client):
+    alice, bob = UserFactory(), UserFactory()
+    room = make_room(Room.Kind.PUBLIC, alice, name="General")
+    client.force_login(bob)
+    assert client.get(reverse("chat:room", args=[room.slug])).status_code == 200
+    assert Membership.objects.filter(room=room, user=bob).exists()
+
+
+def test_owner_creates_invites_and_removes_in_a_private_room(client):
+    alice, bob = UserFactory(), UserFactory()
+    client.force_login(alice)
+    response = client.post(reverse("chat:room_create"), {"name": "Book club"})
+    room = Room.objects.get(name="Book club")
+    assert response.url == reverse("chat:room", args=[room.slug])
+    assert room.kind == Room.Kind.PRIVATE
+    client.post(reverse("chat:member_invite", args=[room.id]), {"username": bob.username})
+    assert Membership.objects.filter(room=room, user=bob).exists()
+    client.post(reverse("chat:member_remove", args=[room.id, bob.id]))
+    assert not Membership.objects.filter(room=room, user=bob).exists()
+
+
+def test_a_member_cannot_invite_or_remove_in_someone_elses_private_room(client):
+    alice, bob, carol = UserFactory(), UserFactory(), UserFactory()
+    room = make_room(Room.Kind.PRIVATE, alice, bob)
+    client.force_login(bob)
+    client.post(reverse("chat:member_invite", args=[room.id]), {"username": carol.username})
+    client.post(reverse("chat:member_remove", args=[room.id, alice.id]))
+    assert set(room.memberships.values_list("user_id", flat=True)) == {alice.id, bob.id}
+
+
+def test_non_staff_cannot_create_a_public_room(client):
+    alice = UserFactory()
+    client.force_login(alice)
+    response = client.post(reverse("chat:staff_rooms"), {"name": "Mine now"})
+    assert response.status_code == 302 and "/admin/login/" in response.url
+    assert not Room.objects.filter(name="Mine now").exists()
+    with pytest.raises(Forbidden):
+        services.room_create_public(creator=alice, name="Mine now")
+
+
+def test_staff_create_and_delete_public_rooms_on_the_staff_page(client):
+    client.force_login(UserFactory(is_staff=True))
+    client.post(reverse("chat:staff_rooms"), {"name": "Town hall"})
+    room = Room.objects.get(name="Town hall", kind=Room.Kind.PUBLIC)
+    client.post(reverse("chat:staff_room_delete", args=[room.id]))
+    assert not Room.objects.filter(id=room.id).exists()
+
+
+def test_leaving_a_private_room_hands_it_to_the_next_member_and_the_last_one_deletes_it():
+    alice, bob = UserFactory(), UserFactory()
+    room = make_room(Room.Kind.PRIVATE, alice, bob)
+    services.room_leave(user=alice, room_id=room.id)
+    assert room.memberships.get().role == Membership.Role.OWNER
+    services.room_leave(user=bob, room_id=room.id)
+    assert not Room.objects.filter(id=room.id).exists()
+
+
+def test_user_search_finds_people_by_username_or_name(client):
+    alice = UserFactory()
+    UserFactory(username="zed", first_name="Zora", last_name="Quill")
+    client.force_login(alice)
+    for term in ("zed", "quill"):
+        page = client.get(reverse("chat:lobby"), {"q": term}).content.decode()
+        assert reverse("chat:direct", args=["zed"]) in page
