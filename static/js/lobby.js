@@ -1,11 +1,26 @@
 // The lobby: previews, unread counts and order of the user's chats stay current.
 import { connectChat, formatLocalTimes } from "./socket.js";
 
-const list = document.querySelector("[data-room-list]");
+let list = document.querySelector("[data-room-list]");
+
+// A room was added: fetch the lobby again and swap in its list. Reloading the page instead
+// would cancel a navigation the person may have just started (opening that very chat).
+async function refreshRooms() {
+  const response = await fetch(location.href, { headers: { Accept: "text/html" } });
+  if (!response.ok) return;
+  const fresh = new DOMParser()
+    .parseFromString(await response.text(), "text/html")
+    .querySelector("[data-room-list-wrap]");
+  const current = document.querySelector("[data-room-list-wrap]");
+  if (!fresh || !current) return;
+  current.replaceWith(document.adoptNode(fresh));
+  list = document.querySelector("[data-room-list]");
+  formatLocalTimes(fresh);
+}
 
 function onFrame(frame) {
   if (frame.type === "room.added") {
-    location.reload();
+    refreshRooms();
     return;
   }
   if (frame.type !== "message" || !list) return;
