@@ -150,7 +150,14 @@ def manage(*args: str) -> None:
     subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], check=True, cwd=ROOT)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def cmd_run() -> int:
+    # Ctrl-C and a plain `kill` both stop the server and then the embedded database.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     os.environ.setdefault("DEBUG", "1")
     os.environ.setdefault("SECURE", "0")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -169,8 +176,12 @@ def cmd_run() -> int:
         try:
             return server.wait()
         except KeyboardInterrupt:
+            log("stopping")
             server.send_signal(signal.SIGINT)
-            server.wait(timeout=15)
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
             return 0
     finally:
         if embedded:
