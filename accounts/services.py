@@ -78,7 +78,7 @@ def socket_ticket_issue(*, user: User, session_key: str = "", token_id: int | No
 
 def socket_ticket_redeem(*, key) -> SocketTicket | None:
     """Use a ticket once: the ticket with its user, or None when unknown, used or expired."""
-    if not isinstance(key, str) or not key or len(key) > 100:
+    if not isinstance(key, str) or not key.isascii() or not key or len(key) > 100:
         return None
     now = timezone.now()
     claimed = SocketTicket.objects.filter(

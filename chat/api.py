@@ -5,7 +5,7 @@ from datetime import datetime
 from uuid import UUID
 
 from django.conf import settings
-from ninja import Field, NinjaAPI, Schema, Status
+from ninja import Field, NinjaAPI, Path, Query, Schema, Status
 from ninja.errors import ValidationError
 from ninja.security import HttpBearer, django_auth
 
@@ -13,7 +13,10 @@ from accounts import services as account_services
 from accounts.models import ApiToken
 from chat import queries, services
 from chat.errors import ChatError, NotFound
+from chat.models import BIGINT_MAX
 from chat.serializers import message_dict, room_dict
+
+Id = Path(..., ge=1, le=BIGINT_MAX)
 
 
 class BearerToken(HttpBearer):
@@ -121,10 +124,13 @@ def rooms(request):
     response={200: HistoryOut, 404: ErrorOut},
     summary="A page of a room's history, oldest first",
 )
-def room_messages(request, room_id: int, before: int | None = None, limit: int = 50):
+def room_messages(
+    request,
+    room_id: int = Id,
+    before: int | None = Query(None, ge=0, le=BIGINT_MAX),
+    limit: int = Query(queries.HISTORY_PAGE, ge=1, le=queries.HISTORY_MAX),
+):
     queries.room_for_member(user=request.user, room_id=room_id)
-    if before is not None and before < 0:
-        raise NotFound("No such page.")
     messages, has_more = queries.messages_before(room_id=room_id, before=before, limit=limit)
     return {"room": room_id, "messages": [message_dict(m) for m in messages], "has_more": has_more}
 
@@ -134,7 +140,7 @@ def room_messages(request, room_id: int, before: int | None = None, limit: int =
     response={201: MessageOut, 400: ErrorOut, 404: ErrorOut, 409: ErrorOut, 429: ErrorOut},
     summary="Post a message (idempotent on client_id)",
 )
-def room_message_post(request, room_id: int, payload: MessageIn):
+def room_message_post(request, payload: MessageIn, room_id: int = Id):
     message = services.message_post(
         author=request.user, room_id=room_id, body=payload.body, client_id=payload.client_id
     )
@@ -153,7 +159,7 @@ def token_create(request, payload: TokenIn):
 
 
 @api.delete("/tokens/{token_id}/", response={204: None, 404: ErrorOut}, summary="Revoke a token")
-def token_revoke(request, token_id: int):
+def token_revoke(request, token_id: int = Id):
     if not account_services.api_token_revoke(user=request.user, token_id=token_id):
         raise NotFound("No such token.")
     return Status(204, None)

@@ -14,6 +14,7 @@ from django.conf import settings
 from accounts.services import socket_ticket_redeem
 from chat import presence, queries, realtime, services
 from chat.errors import BadRequest, ChatError
+from chat.models import BIGINT_MAX
 from chat.serializers import message_dict, room_dict
 
 CLOSE_TOO_BIG = 1009
@@ -25,7 +26,7 @@ CLOSE_TOO_MANY = 4429
 
 def _room_id(frame: dict) -> int:
     room = frame.get("room")
-    if type(room) is not int or room < 1:
+    if type(room) is not int or not 1 <= room <= BIGINT_MAX:
         raise BadRequest("'room' must be a room id (a positive integer).")
     return room
 
@@ -34,7 +35,7 @@ def _seq(frame: dict, field: str, *, required: bool) -> int | None:
     value = frame.get(field)
     if value is None and not required:
         return None
-    if type(value) is not int or value < 0:
+    if type(value) is not int or not 0 <= value <= BIGINT_MAX:
         raise BadRequest(f"'{field}' must be a seq number (an integer >= 0).")
     return value
 

@@ -4,6 +4,8 @@ from django.db.models import Q
 from django.db.models.functions import Length
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 
+BIGINT_MAX = 2**63 - 1  # the largest id or seq a frame or URL may name
+
 
 class Room(models.Model):
     """A conversation: a public or private room, or a direct chat between two people."""

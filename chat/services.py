@@ -27,9 +27,17 @@ def message_body_clean(body) -> str:
         raise BadRequest("The message is empty.")
     if len(body) > settings.CHAT_MESSAGE_MAX_LENGTH:
         raise TooLong(f"A message is at most {settings.CHAT_MESSAGE_MAX_LENGTH} characters.")
-    if "\x00" in body:
-        raise BadRequest("The message contains a NUL character.")
+    if "\x00" in body or not _encodable(body):
+        raise BadRequest("The message contains characters that are not valid text.")
     return body
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
 
 
 def _next_seq(*, room_id: int, user_id: int) -> int | None:

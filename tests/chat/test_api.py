@@ -132,3 +132,18 @@ def test_openapi_schema_and_docs_are_served(client):
     schema = client.get("/api/openapi.json").json()
     assert "/api/rooms/{room_id}/messages/" in schema["paths"]
     assert client.get("/api/docs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/rooms/99999999999999999999999/messages/",
+        "/api/rooms/1/messages/?before=99999999999999999999999",
+        "/api/rooms/1/messages/?limit=0",
+        "/api/rooms/1/messages/?before=-1",
+    ],
+)
+def test_out_of_range_numbers_are_bad_requests_not_server_errors(client, alice_token, url):
+    _, auth = alice_token
+    response = client.get(url, **auth)
+    assert (response.status_code, response.json()["code"]) == (400, "bad_request")

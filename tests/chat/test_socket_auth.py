@@ -284,3 +284,22 @@ async def test_deleting_a_room_stops_its_stream(sockets):
     assert [r["id"] for r in hello["rooms"]] == [room.id]
     await sync_to_async(services.room_delete)(actor=staff, room_id=room.id)
     assert (await client.receive_type("room.removed"))["room"] == room.id
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "read", "room": 1, "seq": 2**70},
+        {"type": "history", "room": 2**64},
+        {"type": "send", "room": "DM", "body": "\ud800", "client_id": "CID"},
+    ],
+)
+async def test_numbers_beyond_bigint_and_lone_surrogates_are_bad_requests(sockets, frame):
+    alice, _, dm = await two_users_in_a_dm()
+    client, _ = await sockets(alice)
+    frame = {**frame, "room": dm.id if frame["room"] == "DM" else frame["room"]}
+    if frame.get("client_id") == "CID":
+        frame["client_id"] = new_client_id()
+    await client.send(**frame)
+    assert (await client.receive())["code"] == "bad_request"
+    assert await Message.objects.acount() == 0
