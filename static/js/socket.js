@@ -54,6 +54,12 @@ export function connectChat({ onFrame, onOpen, statusElement }) {
     });
   }
 
+  // The browser knows the network is gone long before TCP notices: say so and start over.
+  window.addEventListener("offline", () => {
+    if (stopped || !ws || ws.readyState !== WebSocket.OPEN) return;
+    setStatus("reconnecting");
+    ws.close();
+  });
   window.addEventListener("online", () => {
     if (ws && ws.readyState === WebSocket.CLOSED && !stopped) open();
   });

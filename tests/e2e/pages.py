@@ -49,3 +49,22 @@ def expect_message(page: Page, text: str, timeout: int = SEEN_WITHIN_MS) -> None
 
 def expect_all_sent(page: Page) -> None:
     expect(page.locator(".message.pending")).to_have_count(0)
+
+
+class ReceivedFrames:
+    """Every WebSocket frame the server sends to a page (attach before the page navigates)."""
+
+    def __init__(self, page: Page):
+        self.frames: list[str] = []
+        page.on("websocket", self._watch)
+
+    def _watch(self, socket) -> None:
+        socket.on("framereceived", lambda payload: self.frames.append(str(payload)))
+
+    def mentioning(self, text: str) -> list[str]:
+        return [frame for frame in self.frames if text in frame]
+
+
+def seqs(page: Page) -> list[int]:
+    """The room sequence numbers of the shown messages, top to bottom."""
+    return [int(seq) for seq in messages(page).evaluate_all("els => els.map(e => e.dataset.seq)")]
