@@ -150,10 +150,16 @@ def room_join_public(*, user, room_id: int) -> Room:
     room = Room.objects.filter(id=room_id, kind=Room.Kind.PUBLIC).first()
     if room is None or not user.is_active:
         raise NotFound("No such room.")
-    _, created = Membership.objects.get_or_create(room=room, user=user)
+    _membership_add(room=room, user=user)
+    return room
+
+
+def _membership_add(*, room: Room, user) -> Membership:
+    """Make `user` a member (idempotent); their open sockets subscribe once it is committed."""
+    membership, created = Membership.objects.get_or_create(room=room, user=user)
     if created:
         transaction.on_commit(lambda: realtime.room_added(user_id=user.id, room_id=room.id))
-    return room
+    return membership
 
 
 @transaction.atomic
@@ -191,10 +197,7 @@ def member_invite(*, actor, room_id: int, username: str) -> Membership:
     invitee = User.objects.filter(username__iexact=(username or "").strip(), is_active=True).first()
     if invitee is None:
         raise NotFound("No such user.")
-    membership, created = Membership.objects.get_or_create(room=room, user=invitee)
-    if created:
-        transaction.on_commit(lambda: realtime.room_added(user_id=invitee.id, room_id=room.id))
-    return membership
+    return _membership_add(room=room, user=invitee)
 
 
 @transaction.atomic
