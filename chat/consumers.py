@@ -24,11 +24,15 @@ CLOSE_AUTH_TIMEOUT = 4408
 CLOSE_TOO_MANY = 4429
 
 
+def _id(frame: dict, field: str) -> int:
+    value = frame.get(field)
+    if type(value) is not int or not 1 <= value <= BIGINT_MAX:
+        raise BadRequest(f"'{field}' must be an id (a positive integer).")
+    return value
+
+
 def _room_id(frame: dict) -> int:
-    room = frame.get("room")
-    if type(room) is not int or not 1 <= room <= BIGINT_MAX:
-        raise BadRequest("'room' must be a room id (a positive integer).")
-    return room
+    return _id(frame, "room")
 
 
 def _seq(frame: dict, field: str, *, required: bool) -> int | None:
@@ -229,6 +233,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
         messages, has_more = queries.messages_after(room_id=room_id, after=after)
         return [message_dict(m) for m in messages], has_more
 
+    async def on_edit(self, frame):
+        await database_sync_to_async(services.message_edit)(
+            editor=self.user,
+            room_id=_room_id(frame),
+            message_id=_id(frame, "id"),
+            body=frame.get("body"),
+        )
+
+    async def on_delete(self, frame):
+        await database_sync_to_async(services.message_delete)(
+            actor=self.user, room_id=_room_id(frame), message_id=_id(frame, "id")
+        )
+
     async def on_read(self, frame):
         room_id = _room_id(frame)
         seq = _seq(frame, "seq", required=True)
@@ -257,6 +274,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "send": on_send,
         "history": on_history,
         "sync": on_sync,
+        "edit": on_edit,
+        "delete": on_delete,
         "read": on_read,
         "typing": on_typing,
         "ping": on_ping,

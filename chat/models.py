@@ -83,9 +83,13 @@ class Message(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["room", "seq"], name="chat_message_room_seq"),
             models.UniqueConstraint(fields=["author", "client_id"], name="chat_message_client_id"),
+            # A deleted message keeps its seq (no gap) but not its text.
             models.CheckConstraint(
-                condition=Q(
-                    GreaterThanOrEqual(Length("body"), 1), LessThanOrEqual(Length("body"), 4000)
+                condition=Q(deleted_at__isnull=False, body="")
+                | Q(
+                    GreaterThanOrEqual(Length("body"), 1),
+                    LessThanOrEqual(Length("body"), 4000),
+                    deleted_at__isnull=True,
                 ),
                 name="chat_message_body_length",
             ),

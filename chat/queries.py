@@ -47,7 +47,7 @@ def rooms_for_user(*, user, room_id: int | None = None) -> list[Room]:
     """The user's rooms (or just `room_id`), most recently active first, each with `title`,
     `partner` (for a direct room), `last_body`, `last_author_name` and `unread`; a fixed number of
     queries whatever their count."""
-    last = Message.objects.filter(room=OuterRef("pk")).order_by("-seq")
+    last = Message.objects.filter(room=OuterRef("pk"), deleted_at__isnull=True).order_by("-seq")
     rooms = Room.objects.filter(memberships__user=user)
     if room_id is not None:
         rooms = rooms.filter(id=room_id)

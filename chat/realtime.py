@@ -26,9 +26,10 @@ def _group_send(group: str, event: dict) -> None:
     async_to_sync(get_channel_layer().group_send)(group, event)
 
 
-def message_broadcast(message_data: dict) -> None:
-    """Send a stored message to every socket subscribed to its room, serialised once."""
-    frame = json.dumps({"type": "message", "room": message_data["room"], "message": message_data})
+def message_broadcast(message_data: dict, *, frame_type: str = "message") -> None:
+    """Send a stored (or edited, or deleted) message to every socket subscribed to its room,
+    serialised once."""
+    frame = json.dumps({"type": frame_type, "room": message_data["room"], "message": message_data})
     _group_send(
         room_group(message_data["room"]),
         {

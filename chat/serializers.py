@@ -28,6 +28,8 @@ def message_dict(message: Message) -> dict:
         "author": author_dict(message.author),
         "body": message.body,
         "created_at": message.created_at.isoformat(),
+        "edited_at": message.edited_at.isoformat() if message.edited_at else None,
+        "deleted": message.deleted_at is not None,
         "client_id": str(message.client_id),
     }
 

@@ -5,6 +5,7 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from chat import ratelimit, realtime
@@ -86,6 +87,53 @@ def message_post(*, author, room_id: int, body, client_id: UUID) -> Message:
         return existing
     message.author = author
     realtime.message_broadcast(message_dict(message))
+    return message
+
+
+def _own_message(*, user, room_id: int, message_id: int) -> Message:
+    room_for_member(user=user, room_id=room_id)
+    message = (
+        Message.objects.select_related("author", "room")
+        .filter(id=message_id, room_id=room_id, deleted_at__isnull=True)
+        .first()
+    )
+    if message is None:
+        raise NotFound("No such message.")
+    return message
+
+
+@transaction.atomic
+def message_edit(*, editor, room_id: int, message_id: int, body) -> Message:
+    """Change the text of one's own message; every socket in the room sees the new text."""
+    body = message_body_clean(body)
+    message = _own_message(user=editor, room_id=room_id, message_id=message_id)
+    if message.author_id != editor.id:
+        raise Forbidden("Only the author may edit a message.")
+    if body != message.body:
+        message.body = body
+        message.edited_at = timezone.now()
+        message.save(update_fields=["body", "edited_at"])
+        data = message_dict(message)
+        transaction.on_commit(
+            lambda: realtime.message_broadcast(data, frame_type="message.updated")
+        )
+    return message
+
+
+@transaction.atomic
+def message_delete(*, actor, room_id: int, message_id: int) -> Message:
+    """Delete a message (its author, or the room's owner); its seq stays, its text goes."""
+    message = _own_message(user=actor, room_id=room_id, message_id=message_id)
+    is_owner = Membership.objects.filter(
+        room_id=room_id, user=actor, role=Membership.Role.OWNER
+    ).exists()
+    if message.author_id != actor.id and not (is_owner and not message.room.is_direct):
+        raise Forbidden("Only the author or the room's owner may delete a message.")
+    message.body = ""
+    message.deleted_at = timezone.now()
+    message.save(update_fields=["body", "deleted_at"])
+    data = message_dict(message)
+    transaction.on_commit(lambda: realtime.message_broadcast(data, frame_type="message.updated"))
     return message
 
 

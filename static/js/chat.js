@@ -29,11 +29,16 @@ function scrollToBottom() {
   scroller.scrollTop = scroller.scrollHeight;
 }
 
+const myId = Number(root.dataset.userId);
+const canModerate = root.dataset.isOwner === "true" && root.dataset.isDirect !== "true";
+
 function messageElement(message, { isPending = false } = {}) {
   const item = document.createElement("li");
   item.className = isPending ? "message pending" : "message";
+  if (message.id) item.dataset.id = message.id;
   if (message.seq) item.dataset.seq = message.seq;
   item.dataset.clientId = message.client_id;
+  item.dataset.authorId = message.author.id;
   const avatar = document.createElement("img");
   avatar.className = "avatar avatar-sm";
   avatar.alt = "";
@@ -51,7 +56,6 @@ function messageElement(message, { isPending = false } = {}) {
   meta.append(author, " ", time);
   const body = document.createElement("p");
   body.className = "message-body";
-  body.textContent = message.body;
   content.append(meta, body);
   if (isPending) {
     const state = document.createElement("span");
@@ -60,8 +64,97 @@ function messageElement(message, { isPending = false } = {}) {
     content.append(state);
   }
   item.append(avatar, content);
+  showText(item, message);
   formatLocalTimes(item);
+  if (!isPending) addActions(item);
   return item;
+}
+
+// The body as text (never HTML), an "(edited)" mark, or the tombstone of a deleted message.
+function showText(item, message) {
+  item.querySelector(".message-body").textContent = message.deleted
+    ? "This message was deleted."
+    : message.body;
+  item.classList.toggle("deleted", Boolean(message.deleted));
+  const meta = item.querySelector(".message-meta");
+  if (message.edited_at && !message.deleted && !meta.querySelector(".message-edited")) {
+    const mark = document.createElement("span");
+    mark.className = "message-edited muted";
+    mark.textContent = "(edited)";
+    meta.append(" ", mark);
+  }
+  if (message.deleted) item.querySelector(".message-actions")?.remove();
+}
+
+function actionButton(label, name, handler) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "btn btn-small btn-ghost";
+  button.textContent = label;
+  button.setAttribute("aria-label", name);
+  button.addEventListener("click", handler);
+  return button;
+}
+
+function addActions(item) {
+  const mine = Number(item.dataset.authorId) === myId;
+  if (item.classList.contains("deleted") || !(mine || canModerate) || !item.dataset.id) return;
+  const actions = document.createElement("div");
+  actions.className = "message-actions";
+  const id = Number(item.dataset.id);
+  if (mine) actions.append(actionButton("Edit", `Edit message ${id}`, () => startEdit(item)));
+  actions.append(
+    actionButton("Delete", `Delete message ${id}`, () => {
+      if (confirm("Delete this message for everyone?")) {
+        socket.send({ type: "delete", room: roomId, id });
+      }
+    }),
+  );
+  item.append(actions);
+}
+
+function startEdit(item) {
+  if (item.querySelector(".message-edit")) return;
+  const body = item.querySelector(".message-body");
+  const editor = document.createElement("form");
+  editor.className = "message-edit";
+  const field = document.createElement("textarea");
+  field.value = body.textContent;
+  field.maxLength = 4000;
+  field.setAttribute("aria-label", "Edit message");
+  const save = document.createElement("button");
+  save.type = "submit";
+  save.className = "btn btn-small btn-primary";
+  save.textContent = "Save";
+  const cancel = actionButton("Cancel", "Cancel editing", () => finish());
+  editor.append(field, save, cancel);
+  body.classList.add("hidden");
+  body.after(editor);
+  field.focus();
+  function finish() {
+    editor.remove();
+    body.classList.remove("hidden");
+  }
+  editor.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = field.value.trim();
+    if (text && text !== body.textContent) {
+      socket.send({ type: "edit", room: roomId, id: Number(item.dataset.id), body: text });
+    }
+    finish();
+  });
+  field.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") finish();
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      editor.requestSubmit();
+    }
+  });
+}
+
+function applyUpdate(message) {
+  const item = list.querySelector(`.message[data-id="${message.id}"]`);
+  if (item) showText(item, message);
 }
 
 function showNotice(text) {
@@ -124,6 +217,9 @@ function onFrame(frame) {
   switch (frame.type) {
     case "message":
       append(frame.message);
+      break;
+    case "message.updated":
+      applyUpdate(frame.message);
       break;
     case "sync":
       syncing = false;
@@ -240,4 +336,5 @@ scroller.addEventListener("scroll", () => {
 
 document.addEventListener("visibilitychange", markRead);
 formatLocalTimes(root);
+for (const item of list.querySelectorAll(".message")) addActions(item);
 scrollToBottom();
