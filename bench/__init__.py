@@ -1,0 +1,1 @@
+"""Parley's load generator: `python -m bench` (see docs/benchmarks.md)."""

@@ -1,0 +1,429 @@
+"""python -m bench [--quick] [--only WORKLOAD] [--servers NAME,...] [--out DIR]
+
+Starts every server under test on loopback, drives it from this one process, and writes the table,
+JSON and plot to bench/results/ (see docs/benchmarks.md)."""
+
+import argparse
+import asyncio
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from bench import client, report
+from bench.servers import ROOT, ServerConfig, ServerGroup, raise_nofile, services_cpu_seconds
+
+WORKLOADS = ("fanout", "peak", "connections", "pages")
+BENCH_DB = "parley_bench"
+REDIS_DB_URL = "redis://127.0.0.1:6379/2"
+
+
+def server_configs(redis: bool) -> list[ServerConfig]:
+    parley = {"DJANGO_SETTINGS_MODULE": "config.settings"}
+    tutorial = {"DJANGO_SETTINGS_MODULE": "bench.baselines.tutorial.settings"}
+    configs = [
+        ServerConfig("bare websockets", "bare", "websockets"),
+        ServerConfig("tutorial uvicorn", "tutorial", "uvicorn", "memory", env=tutorial),
+        ServerConfig("tutorial daphne", "tutorial", "daphne", "memory", env=tutorial),
+        ServerConfig("parley memory uvicorn", "parley", "uvicorn", "memory", env=parley),
+        ServerConfig("parley memory daphne", "parley", "daphne", "memory", env=parley),
+    ]
+    if redis:
+        for layer in ("core", "pubsub"):
+            for server in ("uvicorn", "daphne"):
+                env = {**parley, "REDIS_URL": REDIS_DB_URL, "CHANNEL_LAYER": layer}
+                configs.append(
+                    ServerConfig(f"parley {layer} {server} x2", "parley", server, layer, 2, env)
+                )
+    return configs
+
+
+PLAN = {
+    "full": {
+        "sizes": [2, 10, 100, 500],
+        "rates": {2: 100, 10: 50, 100: 10, 500: 4},
+        "seconds": 4.0,
+        "peak_room": 10,
+        "peak_start": 25.0,
+        "peak_factor": 1.6,
+        "peak_max": 5000.0,
+        "peak_seconds": 2.5,
+        "ramp": 10_000,
+        "ramp_seconds": 75.0,
+        "ramp_users": 100,
+        "ramp_servers": {
+            "bare websockets",
+            "parley memory uvicorn",
+            "parley memory daphne",
+            "parley pubsub uvicorn x2",
+        },
+        "page_servers": {"parley memory uvicorn", "parley memory daphne"},
+        "page_requests": 200,
+        "servers": None,
+    },
+    "quick": {
+        "sizes": [10],
+        "rates": {10: 50},
+        "seconds": 2.0,
+        "peak_room": None,
+        "ramp": 300,
+        "ramp_seconds": 20.0,
+        "ramp_users": 20,
+        "ramp_servers": {"bare websockets", "parley memory uvicorn"},
+        "page_servers": {"parley memory uvicorn"},
+        "page_requests": 20,
+        "servers": {"bare websockets", "parley memory uvicorn"},
+    },
+}
+
+
+def log(text: str) -> None:
+    print(f"[bench] {text}", flush=True)
+
+
+def bench_database_url() -> str:
+    """A fresh, migrated `parley_bench` database on the PostgreSQL that scripts/dev.py finds."""
+    import psycopg
+    from psycopg import sql
+
+    from scripts.dev import embedded_postgres_url, local_postgres_url
+
+    base = os.environ.get("BENCH_DATABASE_URL") or local_postgres_url() or embedded_postgres_url()
+    url = urlunsplit(urlsplit(base)._replace(path=f"/{BENCH_DB}"))
+    admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        name = sql.Identifier(BENCH_DB)
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    return url
+
+
+def redis_available() -> bool:
+    from scripts.dev import local_redis_url
+
+    return local_redis_url() is not None
+
+
+def redis_flush() -> None:
+    import redis
+
+    redis.Redis.from_url(REDIS_DB_URL).flushdb()
+
+
+def machine(database_url: str) -> dict:
+    import psutil
+    import psycopg
+
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    with psycopg.connect(database_url) as conn:
+        pg = conn.execute("SHOW server_version").fetchone()[0]
+    cores = os.cpu_count()
+    memory = psutil.virtual_memory().total / 2**30
+    return {
+        "cpu": model,
+        "cores": cores,
+        "memory_gb": round(memory, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "postgresql": pg,
+        "summary": f"{cores} x {model}, {memory:.0f} GB, Python {platform.python_version()}, "
+        f"PostgreSQL {pg.split()[0]}",
+    }
+
+
+def run(command: list[str], env: dict) -> None:
+    subprocess.run(command, cwd=ROOT, env={**os.environ, **env}, check=True)
+
+
+def prepare(plan: dict, env: dict, tmp: Path) -> dict:
+    import json
+
+    parley = {**env, "DJANGO_SETTINGS_MODULE": "config.settings", "REDIS_URL": ""}
+    log("migrating the bench database")
+    run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], parley)
+    run(
+        [sys.executable, "-m", "django", "migrate", "--run-syncdb", "--noinput", "-v", "0"],
+        {**env, "DJANGO_SETTINGS_MODULE": "bench.baselines.tutorial.settings"},
+    )
+    log("creating users, tokens, rooms and history")
+    out = tmp / "fixtures.json"
+    run(
+        [
+            sys.executable,
+            "-m",
+            "bench.setup",
+            str(out),
+            "--sizes",
+            ",".join(map(str, plan["sizes"])),
+            "--ramp-users",
+            str(plan["ramp_users"]),
+        ],
+        parley,
+    )
+    return json.loads(out.read_text())
+
+
+class Meter:
+    """CPU seconds of the server tree and of PostgreSQL + Redis across one measured run."""
+
+    def __init__(self, group: ServerGroup):
+        self.group = group
+
+    def __enter__(self):
+        self.cpu = self.group.cpu_seconds()
+        self.services = services_cpu_seconds()
+        return self
+
+    def __exit__(self, *exc):
+        self.cpu = self.group.cpu_seconds() - self.cpu
+        self.services = services_cpu_seconds() - self.services
+
+    def annotate(self, row: dict) -> dict:
+        delivered = max(row["delivered"], 1)
+        row["server_cpu_s"] = round(self.cpu, 3)
+        row["cpu_us_per_delivery"] = round(self.cpu / delivered * 1e6, 1)
+        row["services_cpu_us_per_delivery"] = round(self.services / delivered * 1e6, 1)
+        row["cpu_us_per_message"] = round(self.cpu / max(row["sent"], 1) * 1e6, 1)
+        return row
+
+
+def clean(row: dict) -> bool:
+    return not (row["lost"] or row["duplicates"] or row["errors"]) and (row["p99_ms"] or 0) <= 250
+
+
+async def messages(config, group, fixtures, plan, only, result) -> None:
+    pool = client.Pool()
+    parley = config.kind == "parley"
+    try:
+        await pool.open(
+            fixtures["rooms"],
+            lambda room, index: config.ws_url(group.ports[index % len(group.ports)], room),
+            expect_hello=parley,
+            label=config.name,
+        )
+        result["connect_errors"] = pool.connect_errors
+        before = group.cpu_seconds()
+        await asyncio.sleep(1.0)
+        result["idle_cpu_pct"] = round((group.cpu_seconds() - before) * 100, 2)
+        rooms = {room["size"]: room["id"] for room in fixtures["rooms"]}
+        # Unmeasured warm-up: the database pool fills and lazy imports happen before timing.
+        for size in plan["sizes"]:
+            await pool.run(rooms[size], 10, 1.0, senders=10, label=f"{config.name}: warm-up")
+        if "fanout" in only:
+            for size in plan["sizes"]:
+                with Meter(group) as meter:
+                    row = await pool.run(
+                        rooms[size],
+                        plan["rates"][size],
+                        plan["seconds"],
+                        senders=10,
+                        label=f"{config.name}: fan-out {size}",
+                    )
+                result["fanout"].append(meter.annotate(row))
+                _say(config.name, f"fan-out {size}", row)
+        if "peak" in only and plan["peak_room"]:
+            result["peak"] = await peak(config, group, pool, rooms[plan["peak_room"]], plan)
+    finally:
+        await pool.close()
+
+
+async def peak(config, group, pool, room_id, plan) -> dict:
+    """Raise the offered rate until p99 > 250 ms, a message is lost or doubled, or an error."""
+    steps, best, client_bound = [], None, False
+    rate = plan["peak_start"]
+    while rate <= plan["peak_max"]:
+        with Meter(group) as meter:
+            row = await pool.run(
+                room_id, rate, plan["peak_seconds"], 10, f"{config.name}: peak {rate:.0f}/s"
+            )
+        steps.append(meter.annotate(row))
+        _say(config.name, f"peak step {rate:.0f}/s", row)
+        if not clean(row) or not group.alive():
+            break
+        best = row
+        if row["send_rate"] < 0.9 * rate:
+            client_bound = True
+            break
+        rate = round(rate * plan["peak_factor"], 1)
+    else:
+        client_bound = True
+    half = None
+    if best:
+        await asyncio.sleep(2.0)  # let an overloaded server catch up
+        with Meter(group) as meter:
+            half = await pool.run(
+                room_id, best["offered_rate"] / 2, plan["seconds"], 10, f"{config.name}: half peak"
+            )
+        meter.annotate(half)
+        _say(config.name, "half of peak", half)
+    return {"steps": steps, "best": best, "half": half, "client_bound": client_bound}
+
+
+async def connections(config, group, fixtures, count, plan) -> dict:
+    """Ramp idle authenticated sockets; held count, connect rate and server RSS per socket."""
+    parley = config.kind == "parley"
+    ramp = fixtures["ramp"]
+    tokens = ramp["tokens"] if parley else [None]
+
+    def urls(index):
+        return config.ws_url(group.ports[index % len(group.ports)], ramp["room"])
+
+    warm = await client.ramp(urls, tokens, 20, parley, config.name, plan["ramp_seconds"])
+    client.abort_all(warm.pop("sockets"))
+    await asyncio.sleep(1.0)
+    rss_before = group.rss_bytes()
+    result = await client.ramp(urls, tokens, count, parley, config.name, plan["ramp_seconds"])
+    sockets = result.pop("sockets")
+    await asyncio.sleep(2.0)
+    result["still_held"] = await client.still_open(sockets)
+    rss_after = group.rss_bytes()
+    client.abort_all(sockets)
+    result["rss_before_mb"] = round(rss_before / 2**20, 1)
+    result["rss_delta_mb"] = round((rss_after - rss_before) / 2**20, 1)
+    result["kb_per_socket"] = round((rss_after - rss_before) / 1024 / max(result["held"], 1), 1)
+    log(
+        f"{config.name}: {result['still_held']:,}/{count:,} sockets held, "
+        f"{result['connect_rate']:.0f}/s, {result['kb_per_socket']:.1f} KB each"
+    )
+    return result
+
+
+def _say(name: str, what: str, row: dict) -> None:
+    log(
+        f"{name}: {what}: {row['send_rate']:.0f} msgs/s in, {row['deliveries_per_s']:.0f} "
+        f"deliveries/s, p50 {row['p50_ms']} p99 {row['p99_ms']} ms, lost {row['lost']}, "
+        f"dup {row['duplicates']}, errors {row['errors']}, "
+        f"{row.get('cpu_us_per_delivery', '-')} µs CPU/delivery"
+    )
+
+
+async def bench_server(config, env, fixtures, plan, only, log_dir) -> dict:
+    result = {
+        "name": config.name,
+        "kind": config.kind,
+        "server": config.server,
+        "layer": config.layer,
+        "processes": config.processes,
+        "fanout": [],
+    }
+    try:
+        if only & {"fanout", "peak", "pages"}:
+            if config.layer in {"core", "pubsub"}:
+                redis_flush()
+            with ServerGroup(config, env, log_dir).start() as group:
+                if only & {"fanout", "peak"}:
+                    await messages(config, group, fixtures, plan, only, result)
+                if "pages" in only and config.name in plan["page_servers"]:
+                    pages = fixtures["pages"]
+                    result["pages"] = await asyncio.to_thread(
+                        client.pages,
+                        group.ports[0],
+                        pages["cookie"],
+                        {"chat": pages["chat"], "lobby": pages["lobby"]},
+                        plan["page_requests"],
+                    )
+                    log(f"{config.name}: pages {result['pages']}")
+                if not group.alive():
+                    raise RuntimeError("a server process exited during the run")
+        if "connections" in only and config.name in plan["ramp_servers"]:
+            if config.layer in {"core", "pubsub"}:
+                redis_flush()
+            with ServerGroup(config, env, log_dir).start() as group:
+                result["connections"] = await connections(
+                    config, group, fixtures, plan["ramp"], plan
+                )
+    except Exception as error:
+        traceback.print_exc()
+        result["failed"] = f"{type(error).__name__}: {error}"
+    return result
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="the CI smoke run (< 1 minute)")
+    parser.add_argument("--only", choices=WORKLOADS, action="append", help="run only this")
+    parser.add_argument("--servers", help="comma-separated server names to run (default: all)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+    mode = "quick" if args.quick else "full"
+    plan = PLAN[mode]
+    only = set(args.only or WORKLOADS)
+    began = time.monotonic()
+    log(f"open-files limit raised to {raise_nofile()}")
+    database_url = bench_database_url()
+    redis = mode == "full" and redis_available()
+    if redis:
+        redis_flush()
+    configs = server_configs(redis)
+    wanted = set(args.servers.split(",")) if args.servers else plan["servers"]
+    if wanted:
+        configs = [config for config in configs if config.name in wanted]
+    env = {
+        "DATABASE_URL": database_url,
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE": "0",
+        "CHAT_RATE_PER_SECOND": "0",
+        "CHAT_MAX_SOCKETS_PER_USER": "1000000",
+        "LOG_LEVEL": "WARNING",
+        "REDIS_PREFIX": "parley-bench",
+        "REDIS_URL": "",
+    }
+    results = {
+        "mode": mode,
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(database_url),
+        "redis": redis,
+        "peak_room": plan["peak_room"],
+        "plan": {k: sorted(v) if isinstance(v, set) else v for k, v in plan.items()},
+        "servers": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="parley-bench-") as tmp:
+        fixtures = prepare(plan, env, Path(tmp))
+        results["page_queries"] = fixtures["pages"]["queries"]
+        log_dir = args.out / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        for config in configs:
+            log(f"--- {config.name}")
+            results["servers"].append(
+                asyncio.run(bench_server(config, env, fixtures, plan, only, log_dir))
+            )
+    results["seconds"] = round(time.monotonic() - began, 1)
+    paths = report.write(results, args.out, mode)
+    print()
+    print(paths[2].read_text())
+    log(f"wrote {', '.join(str(p) for p in paths)} in {results['seconds']:.0f} s")
+    failed = [s["name"] for s in results["servers"] if s.get("failed")]
+    if failed:
+        log(f"FAILED: {', '.join(failed)}")
+        return 1
+    if mode == "quick":
+        bad = [
+            s["name"]
+            for s in results["servers"]
+            for row in s["fanout"]
+            if row["lost"] or row["duplicates"] or row["errors"]
+        ]
+        if bad or not any(s["fanout"] for s in results["servers"]):
+            log(f"LOST, DOUBLED OR REFUSED MESSAGES (or none sent): {', '.join(bad)}")
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

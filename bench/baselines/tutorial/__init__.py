@@ -1,0 +1,1 @@
+"""What a user builds from the Channels tutorial: a sync consumer, an ORM write per message."""

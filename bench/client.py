@@ -1,0 +1,326 @@
+"""The load generator: one asyncio process, real WebSocket clients (the `websockets` library).
+
+Every sender stamps its own sends by client_id; every receiver matches what it gets against
+those stamps, so a message that never arrives is counted as lost and one that arrives twice at
+the same socket as a duplicate."""
+
+import asyncio
+import http.client
+import json
+import statistics
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from tqdm import tqdm
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+MESSAGE_PREFIX = '{"type": "message"'
+CLIENT_ID_KEY = '"client_id": "'
+BODY = "benchmark message " * 3
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def summary_ms(values: list[float]) -> dict:
+    def ms(value):
+        return None if value is None else round(value * 1000, 2)
+
+    return {
+        "p50_ms": ms(percentile(values, 0.50)),
+        "p95_ms": ms(percentile(values, 0.95)),
+        "p99_ms": ms(percentile(values, 0.99)),
+        "max_ms": ms(max(values) if values else None),
+    }
+
+
+@dataclass
+class Phase:
+    """What was sent during one measured run, and what came back."""
+
+    sent: dict[str, float] = field(default_factory=dict)
+    refused: set[str] = field(default_factory=set)
+    latencies: list[float] = field(default_factory=list)
+    delivered: int = 0
+    duplicates: int = 0
+    strays: int = 0
+    errors: int = 0
+    error_codes: dict[str, int] = field(default_factory=dict)
+
+    def error(self, code: str) -> None:
+        self.errors += 1
+        self.error_codes[code] = self.error_codes.get(code, 0) + 1
+
+
+class Member:
+    """One socket in a room: it reads everything, and sends when told to."""
+
+    def __init__(self, ws, room: int):
+        self.ws = ws
+        self.room = room
+        self.seen: set[str] = set()
+        self.task: asyncio.Task | None = None
+
+    def receive(self, pool: "Pool") -> None:
+        self.task = asyncio.create_task(self._read(pool))
+
+    async def _read(self, pool: "Pool") -> None:
+        try:
+            async for raw in self.ws:
+                now = time.perf_counter()
+                phase = pool.phase
+                if raw.startswith(MESSAGE_PREFIX):
+                    at = raw.rfind(CLIENT_ID_KEY) + len(CLIENT_ID_KEY)
+                    client_id = raw[at : at + 36]
+                    if client_id in self.seen:
+                        phase.duplicates += 1
+                        continue
+                    self.seen.add(client_id)
+                    stamp = phase.sent.get(client_id)
+                    if stamp is None:
+                        phase.strays += 1
+                    else:
+                        phase.delivered += 1
+                        phase.latencies.append(now - stamp)
+                    continue
+                frame = json.loads(raw)
+                if frame.get("type") == "error":
+                    phase.error(frame.get("code", "error"))
+                    if "client_id" in frame:
+                        phase.refused.add(frame["client_id"])
+        except ConnectionClosed:
+            if not pool.closing:
+                pool.phase.error("socket_closed")
+
+
+async def open_socket(url: str, token: str | None, expect_hello: bool, timeout: float = 30):
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    ws = await connect(
+        url,
+        additional_headers=headers,
+        compression=None,
+        ping_interval=None,
+        open_timeout=timeout,
+        close_timeout=2,
+        max_size=2**20,
+        max_queue=None,
+    )
+    if expect_hello:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        if frame.get("type") != "hello":
+            await ws.close()
+            raise RuntimeError(f"expected hello, got {frame.get('type')}: {frame}")
+    return ws
+
+
+class Pool:
+    """The sockets of every fan-out room on one server under test."""
+
+    def __init__(self):
+        self.rooms: dict[int, list[Member]] = {}
+        self.phase = Phase()
+        self.closing = False
+        self.connect_errors = 0
+
+    async def open(self, rooms: list[dict], urls, expect_hello: bool, label: str) -> None:
+        """rooms: [{"id", "tokens"}]; urls(room_id, index) gives each member's server URL."""
+        limit = asyncio.Semaphore(50)
+        total = sum(len(room["tokens"]) for room in rooms)
+        bar = tqdm(total=total, desc=f"{label}: connect", unit="sock", leave=False, disable=None)
+
+        async def one(room_id: int, index: int, token: str | None):
+            async with limit:
+                try:
+                    ws = await open_socket(urls(room_id, index), token, expect_hello)
+                except Exception:
+                    self.connect_errors += 1
+                    return
+                finally:
+                    bar.update()
+                member = Member(ws, room_id)
+                member.receive(self)
+                self.rooms.setdefault(room_id, []).append(member)
+
+        await asyncio.gather(
+            *(
+                one(room["id"], index, token if expect_hello else None)
+                for room in rooms
+                for index, token in enumerate(room["tokens"])
+            )
+        )
+        bar.close()
+
+    async def run(self, room_id: int, rate: float, seconds: float, senders: int, label: str):
+        """Send `rate` messages/s in total from `senders` members for `seconds`, then drain."""
+        members = self.rooms.get(room_id, [])
+        phase = self.phase = Phase()
+        for member in members:
+            member.seen = set()
+        senders = max(1, min(senders, len(members)))
+        per_sender = rate / senders
+        start = time.perf_counter() + 0.05
+        end = start + seconds
+        bar = tqdm(total=int(rate * seconds), desc=label, unit="msg", leave=False, disable=None)
+        await asyncio.gather(
+            *(
+                self._send(members[n], per_sender, start + n / rate, end, phase, bar)
+                for n in range(senders)
+            )
+        )
+        sent_done = time.perf_counter()
+        expected = len(phase.sent) * len(members)
+        drain_deadline = sent_done + max(3.0, min(10.0, seconds))
+        while time.perf_counter() < drain_deadline:
+            if phase.delivered + len(phase.refused) * len(members) >= expected:
+                break
+            await asyncio.sleep(0.02)
+        bar.close()
+        elapsed = time.perf_counter() - start
+        delivered_expected = (len(phase.sent) - len(phase.refused)) * len(members)
+        return {
+            "members": len(members),
+            "senders": senders,
+            "offered_rate": rate,
+            "seconds": seconds,
+            "sent": len(phase.sent),
+            "send_rate": round(len(phase.sent) / (sent_done - start), 1),
+            "expected": delivered_expected,
+            "delivered": phase.delivered,
+            "deliveries_per_s": round(phase.delivered / elapsed, 1),
+            "lost": max(0, delivered_expected - phase.delivered),
+            "duplicates": phase.duplicates,
+            "strays": phase.strays,
+            "errors": phase.errors,
+            "error_codes": phase.error_codes,
+            "drain_s": round(time.perf_counter() - sent_done, 3),
+            **summary_ms(phase.latencies),
+        }
+
+    async def _send(self, member: Member, rate: float, first: float, end: float, phase, bar):
+        interval = 1 / rate
+        n = 0
+        while True:
+            due = first + n * interval
+            if due >= end:
+                return
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            client_id = str(uuid.uuid4())
+            frame = (
+                f'{{"type": "send", "room": {member.room}, "body": "{BODY}", '
+                f'"client_id": "{client_id}"}}'
+            )
+            phase.sent[client_id] = time.perf_counter()
+            try:
+                await member.ws.send(frame)
+            except ConnectionClosed:
+                del phase.sent[client_id]
+                phase.error("send_failed")
+                return
+            n += 1
+            bar.update()
+
+    async def close(self) -> None:
+        self.closing = True
+        for members in self.rooms.values():
+            for member in members:
+                member.ws.transport.abort()
+                if member.task:
+                    member.task.cancel()
+        await asyncio.sleep(0.1)
+        self.rooms.clear()
+
+
+async def ramp(
+    urls, tokens: list[str], count: int, expect_hello: bool, label: str, seconds: float
+) -> dict:
+    """Open `count` idle authenticated sockets as fast as the server takes them, for at most
+    `seconds` (the rest are reported as not attempted); hold them."""
+    limit = asyncio.Semaphore(100)
+    held: list = []
+    failures: dict[str, int] = {}
+    bar = tqdm(total=count, desc=f"{label}: ramp", unit="sock", leave=False, disable=None)
+
+    async def one(index: int):
+        async with limit:
+            if time.perf_counter() > deadline:
+                failures["not_attempted"] = failures.get("not_attempted", 0) + 1
+                bar.update()
+                return
+            try:
+                ws = await open_socket(urls(index), tokens[index % len(tokens)], expect_hello, 60)
+                held.append(ws)
+            except Exception as error:
+                name = type(error).__name__
+                failures[name] = failures.get(name, 0) + 1
+            finally:
+                bar.update()
+
+    start = time.perf_counter()
+    deadline = start + seconds
+    await asyncio.gather(*(one(index) for index in range(count)))
+    elapsed = time.perf_counter() - start
+    bar.close()
+    return {
+        "target": count,
+        "held": len(held),
+        "failures": failures,
+        "seconds": round(elapsed, 2),
+        "connect_rate": round(len(held) / elapsed, 1),
+        "sockets": held,
+    }
+
+
+async def still_open(sockets) -> int:
+    """How many of `sockets` the server still holds (a ping answered on each)."""
+
+    async def alive(ws) -> bool:
+        try:
+            await asyncio.wait_for(await ws.ping(), 10)
+            return True
+        except Exception:
+            return False
+
+    results = []
+    for start in range(0, len(sockets), 500):
+        results += await asyncio.gather(*(alive(ws) for ws in sockets[start : start + 500]))
+    return sum(results)
+
+
+def abort_all(sockets) -> None:
+    for ws in sockets:
+        ws.transport.abort()
+
+
+def pages(port: int, cookie: str, paths: dict[str, str], requests: int) -> dict:
+    """Sequential GETs of each page over one keep-alive connection: latency and status."""
+    result = {}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Cookie": f"sessionid={cookie}", "Host": "127.0.0.1"}
+    try:
+        for name, path in paths.items():
+            timings, failures = [], 0
+            for n in range(requests + 5):
+                began = time.perf_counter()
+                conn.request("GET", path, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                if n >= 5:  # the first few warm the process
+                    timings.append(time.perf_counter() - began)
+                    failures += response.status != 200
+            result[name] = {
+                "requests": len(timings),
+                "failures": failures,
+                "mean_ms": round(statistics.mean(timings) * 1000, 2),
+                **summary_ms(timings),
+            }
+    finally:
+        conn.close()
+    return result
