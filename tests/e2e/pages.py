@@ -26,13 +26,13 @@ def open_chat(page: Page, path: str) -> None:
 
 
 def send_with_enter(page: Page, text: str) -> None:
-    box = page.get_by_label("Message")
+    box = page.get_by_label("Message", exact=True)
     box.fill(text)
     box.press("Enter")
 
 
 def send_with_button(page: Page, text: str) -> None:
-    page.get_by_label("Message").fill(text)
+    page.get_by_label("Message", exact=True).fill(text)
     page.get_by_role("button", name="Send").click()
 
 

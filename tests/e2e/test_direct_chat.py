@@ -52,7 +52,7 @@ def test_direct_messages_arrive_live_both_ways_and_survive_a_reload(people):
 
     send_with_enter(alice, "Hi Bob, are you there?")
     expect_message(bob_page, "Hi Bob, are you there?")
-    expect(alice.get_by_label("Message")).to_have_value("")
+    expect(alice.get_by_label("Message", exact=True)).to_have_value("")
 
     send_with_button(bob_page, "Yes! Hello Alice.")
     expect_message(alice, "Yes! Hello Alice.")

@@ -101,7 +101,7 @@ def test_private_room_is_for_invited_people_and_a_removed_member_stops_receiving
 
     notice = bob_page.get_by_role("alert")
     expect(notice).to_contain_text("no longer a member")
-    expect(bob_page.get_by_label("Message")).to_be_disabled()
+    expect(bob_page.get_by_label("Message", exact=True)).to_be_disabled()
     expect(bob_page.get_by_role("button", name="Send")).to_be_disabled()
 
     send_with_enter(alice_page, "Bob has left the building")
