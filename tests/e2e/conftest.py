@@ -20,7 +20,7 @@ from django.test import Client
 
 from scripts.dev import ROOT, server_command, wait_for_port
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("PARLEY_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
 SKIP_MESSAGE = (
     "BROWSER TESTS SKIPPED: install Debian's chromium (apt-get install chromium) to run tests/e2e"
