@@ -7,9 +7,11 @@ from datetime import timedelta
 from importlib import import_module
 
 from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from accounts import avatars
 from accounts.models import ApiToken, SocketTicket, User
@@ -89,13 +91,17 @@ def socket_ticket_redeem(*, key) -> SocketTicket | None:
     ticket = SocketTicket.objects.select_related("user", "token").get(key_hash=_hash(key))
     if not ticket.user.is_active or (ticket.token and ticket.token.revoked_at):
         return None
-    if ticket.session_key and not _session_store().exists(ticket.session_key):
-        return None  # the session that asked for it has logged out since
+    if ticket.session_key and not _session_signs_in(ticket.session_key, ticket.user):
+        return None  # that session logged out, or the password changed, since
     return ticket
 
 
-def _session_store():
-    return import_module(settings.SESSION_ENGINE).SessionStore()
+def _session_signs_in(session_key: str, user: User) -> bool:
+    """True while the session still authenticates `user` (as Django's own check does)."""
+    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    return session.get(SESSION_KEY) == str(user.pk) and constant_time_compare(
+        session.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()
+    )
 
 
 def user_signup(*, username: str, email: str, password: str) -> User:

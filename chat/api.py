@@ -137,28 +137,45 @@ def room_messages(
 
 @api.post(
     "/rooms/{room_id}/messages/",
-    response={201: MessageOut, 400: ErrorOut, 404: ErrorOut, 409: ErrorOut, 429: ErrorOut},
+    response={
+        200: MessageOut,
+        201: MessageOut,
+        400: ErrorOut,
+        404: ErrorOut,
+        409: ErrorOut,
+        429: ErrorOut,
+    },
     summary="Post a message (idempotent on client_id)",
 )
 def room_message_post(request, payload: MessageIn, room_id: int = Id):
-    message = services.message_post(
+    message, created = services.message_post(
         author=request.user, room_id=room_id, body=payload.body, client_id=payload.client_id
     )
-    return Status(201, message_dict(message))
+    return Status(201 if created else 200, message_dict(message))
 
 
-@api.get("/tokens/", response=list[TokenOut], summary="List my API tokens")
+@api.get("/tokens/", response=list[TokenOut], auth=django_auth, summary="List my API tokens")
 def tokens(request):
     return list(ApiToken.objects.filter(user=request.user))
 
 
-@api.post("/tokens/", response={201: NewTokenOut}, summary="Create an API token (shown once)")
+@api.post(
+    "/tokens/",
+    response={201: NewTokenOut},
+    auth=django_auth,
+    summary="Create an API token (shown once; signed-in browser sessions only)",
+)
 def token_create(request, payload: TokenIn):
     token, key = account_services.api_token_create(user=request.user, name=payload.name)
     return Status(201, {**TokenOut.model_validate(token).model_dump(), "key": key})
 
 
-@api.delete("/tokens/{token_id}/", response={204: None, 404: ErrorOut}, summary="Revoke a token")
+@api.delete(
+    "/tokens/{token_id}/",
+    response={204: None, 404: ErrorOut},
+    auth=django_auth,
+    summary="Revoke a token (signed-in browser sessions only)",
+)
 def token_revoke(request, token_id: int = Id):
     if not account_services.api_token_revoke(user=request.user, token_id=token_id):
         raise NotFound("No such token.")

@@ -192,14 +192,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room_id = _room_id(frame)
         client_id = _client_id(frame)
         try:
-            message = await database_sync_to_async(services.message_post)(
+            message, created = await database_sync_to_async(services.message_post)(
                 author=self.user, room_id=room_id, body=frame.get("body"), client_id=client_id
             )
         except ChatError as error:
             error.extra["client_id"] = str(client_id)
             raise
-        if room_id not in self.rooms:
-            # Stored, but this socket is not subscribed (yet): answer directly.
+        if not created or room_id not in self.rooms:
+            # A resend, or a room this socket is not subscribed to (yet): no broadcast reaches
+            # this socket, so answer it directly.
             await self.send_json(
                 {"type": "message", "room": room_id, "message": message_dict(message)}
             )

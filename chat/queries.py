@@ -1,7 +1,7 @@
 """Every non-trivial read of chat data, and the one permission check per room."""
 
 from django.contrib.auth import get_user_model
-from django.db.models import OuterRef, Prefetch, Q, Subquery
+from django.db.models import F, OuterRef, Prefetch, Q, Subquery
 
 from chat.errors import NotFound
 from chat.models import Membership, Message, Room
@@ -70,7 +70,7 @@ def rooms_for_user(*, user, room_id: int | None = None) -> list[Room]:
                 to_attr="partner_memberships",
             )
         )
-        .order_by("-last_message_at", "-created_at")
+        .order_by(F("last_message_at").desc(nulls_last=True), "-created_at")
     )
     for room in rooms:
         room.partner = room.partner_memberships[0].user if room.partner_memberships else None

@@ -58,8 +58,9 @@ def _next_seq(*, room_id: int, user_id: int) -> int | None:
     return row[0] if row else None
 
 
-def message_post(*, author, room_id: int, body, client_id: UUID) -> Message:
-    """Store a message (once per author and client_id) and broadcast it to the room."""
+def message_post(*, author, room_id: int, body, client_id: UUID) -> tuple[Message, bool]:
+    """Store a message and broadcast it to the room; a resent client_id stores nothing and
+    returns the stored message. Returns (message, created)."""
     body = message_body_clean(body)
     existing = (
         Message.objects.select_related("author").filter(author=author, client_id=client_id).first()
@@ -67,7 +68,7 @@ def message_post(*, author, room_id: int, body, client_id: UUID) -> Message:
     if existing is not None:
         if existing.room_id != room_id:
             raise Conflict("That client_id was already used for another room.")
-        return existing
+        return existing, False
     wait = ratelimit.take(f"post:{author.id}")
     if wait:
         raise RateLimited("You are sending messages too fast.", retry_after=round(wait, 3))
@@ -84,10 +85,10 @@ def message_post(*, author, room_id: int, body, client_id: UUID) -> Message:
         existing = Message.objects.filter(author=author, client_id=client_id).first()
         if existing is None or existing.room_id != room_id:
             raise
-        return existing
+        return existing, False
     message.author = author
     realtime.message_broadcast(message_dict(message))
-    return message
+    return message, True
 
 
 def _own_message(*, user, room_id: int, message_id: int) -> Message:
@@ -289,6 +290,6 @@ def direct_room_open(*, user, other_username: str) -> Room:
 
 def room_mark_read(*, user, room_id: int, seq: int) -> None:
     """Move the user's read marker forward (never back)."""
-    Membership.objects.filter(room_id=room_id, user=user, last_read_seq__lt=seq).update(
-        last_read_seq=seq
-    )
+    Membership.objects.filter(
+        room_id=room_id, user=user, last_read_seq__lt=seq, room__last_seq__gte=seq
+    ).update(last_read_seq=seq)

@@ -43,6 +43,7 @@ def room_page(request, slug):
 def direct_page(request, username):
     try:
         room = services.direct_room_open(user=request.user, other_username=username)
+        room = queries.room_for_member(user=request.user, room_id=room.id)
     except ChatError:
         raise Http404("No such person.") from None
     return _chat_page(request, room)

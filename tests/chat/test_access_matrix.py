@@ -109,15 +109,8 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     for channel, outcome in zip(CHANNELS, row, strict=True)
 }
 
+
 # Cells the application does not meet yet, each a reported defect.
-KNOWN_DEFECTS: dict[tuple[str, str, str], str] = {
-    ("removed_member", "direct", "page"): (
-        "chat.views.direct_page serves the room direct_room_open finds by key without checking "
-        "membership; _chat_page then fails on next() (500) for a user no longer in the room"
-    ),
-}
-
-
 def cells(channels) -> list:
     return list(_cells(channels))
 
@@ -126,11 +119,7 @@ def _cells(channels):
     for actor in ACTORS:
         for kind in KINDS:
             for channel in channels:
-                key = (actor, kind, channel)
-                marks = []
-                if key in KNOWN_DEFECTS:
-                    marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_DEFECTS[key]))
-                yield pytest.param(actor, kind, channel, id="-".join(key), marks=marks)
+                yield pytest.param(actor, kind, channel, id=f"{actor}-{kind}-{channel}")
 
 
 def test_the_table_names_an_outcome_for_every_cell():
@@ -555,15 +544,6 @@ async def test_socket_cell(actor, kind, channel, channel_layer, settings):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("channel_layer", ["memory"], indirect=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "accounts.services.socket_ticket_redeem only checks that the issuing session still "
-        "exists, not that it still authenticates the user: a ticket minted before a password "
-        "reset (or an admin's set_password) opens a socket after it, and that socket then "
-        "outlives the reset's revocation"
-    ),
-)
 async def test_a_ticket_minted_before_a_password_reset_opens_no_socket(channel_layer):
     world = await sync_to_async(build_world)("member", "private")
 
@@ -585,13 +565,6 @@ async def test_a_ticket_minted_before_a_password_reset_opens_no_socket(channel_l
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "chat.api: /api/tokens/ accepts the global auth=[BearerToken(), django_auth], so a "
-        "stolen API token mints fresh tokens that survive revoking it"
-    ),
-)
 def test_an_api_token_cannot_mint_another_token():
     world = build_world("member", "private")
     bearer = {"HTTP_AUTHORIZATION": f"Bearer {world.token_key}"}

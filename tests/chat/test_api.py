@@ -36,7 +36,7 @@ def test_token_client_lists_rooms_posts_and_reads_history(client, alice_token):
         content_type="application/json",
         **auth,
     )
-    assert again.json()["id"] == response.json()["id"]
+    assert (again.status_code, again.json()["id"]) == (200, response.json()["id"])
     assert Message.objects.count() == 1
     page = client.get(f"/api/rooms/{dm.id}/messages/?limit=10", **auth).json()
     assert [m["body"] for m in page["messages"]] == ["from a bot"]
@@ -100,22 +100,39 @@ def test_without_credentials_or_with_a_revoked_token_the_api_answers_401(client,
 
 
 def test_tokens_are_created_shown_once_stored_hashed_and_revoked(client, alice_token):
-    alice, auth = alice_token
-    created = client.post("/api/tokens/", {"name": "ci"}, content_type="application/json", **auth)
+    alice, _ = alice_token
+    client.force_login(alice)
+    created = client.post("/api/tokens/", {"name": "ci"}, content_type="application/json")
     assert created.status_code == 201
     key = created.json()["key"]
     assert not alice.api_tokens.filter(key_hash=key).exists()
-    listed = client.get("/api/tokens/", **auth).json()
+    listed = client.get("/api/tokens/").json()
     assert {t["name"] for t in listed} == {"script", "ci"}
     assert all("key" not in t for t in listed)
-    assert client.delete(f"/api/tokens/{created.json()['id']}/", **auth).status_code == 204
+    assert client.delete(f"/api/tokens/{created.json()['id']}/").status_code == 204
+    client.logout()
     assert client.get("/api/rooms/", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
 
 
+def test_a_token_cannot_list_mint_or_revoke_tokens(client, alice_token):
+    alice, auth = alice_token
+    token = alice.api_tokens.get()
+    assert client.get("/api/tokens/", **auth).status_code == 401
+    assert (
+        client.post(
+            "/api/tokens/", {"name": "x"}, content_type="application/json", **auth
+        ).status_code
+        == 401
+    )
+    assert client.delete(f"/api/tokens/{token.id}/", **auth).status_code == 401
+    assert alice.api_tokens.count() == 1
+
+
 def test_another_users_token_cannot_be_revoked(client, alice_token):
-    _, auth = alice_token
+    alice, _ = alice_token
+    client.force_login(alice)
     token, _ = account_services.api_token_create(user=UserFactory(), name="theirs")
-    assert client.delete(f"/api/tokens/{token.id}/", **auth).status_code == 404
+    assert client.delete(f"/api/tokens/{token.id}/").status_code == 404
     token.refresh_from_db()
     assert token.revoked_at is None
 

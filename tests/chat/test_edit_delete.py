@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def setup_room(kind=Room.Kind.PRIVATE):
     owner, member = UserFactory(), UserFactory()
     room = make_room(kind, owner, member)
-    message = services.message_post(
+    message, _ = services.message_post(
         author=member, room_id=room.id, body="first draft", client_id=new_client_id()
     )
     return owner, member, room, message
@@ -81,10 +81,10 @@ async def test_an_outsider_cannot_edit_or_delete(sockets):
 def test_deleted_messages_show_as_deleted_on_the_page_and_vanish_from_the_lobby(client):
     alice, bob = UserFactory(), UserFactory()
     room = make_room(Room.Kind.DIRECT, alice, bob)
-    kept = services.message_post(
+    kept, _ = services.message_post(
         author=alice, room_id=room.id, body="kept", client_id=new_client_id()
     )
-    gone = services.message_post(
+    gone, _ = services.message_post(
         author=alice, room_id=room.id, body="oops", client_id=new_client_id()
     )
     services.message_delete(actor=alice, room_id=room.id, message_id=gone.id)

@@ -137,10 +137,10 @@ def world(channel_layer) -> World:
     user, friend, stranger, other = (UserFactory() for _ in range(4))
     mine = make_room(Room.Kind.PRIVATE, friend, user)
     others = make_room(Room.Kind.PRIVATE, stranger, other)
-    friends = services.message_post(
+    friends, _ = services.message_post(
         author=friend, room_id=mine.id, body="the owner's", client_id=uuid.uuid4()
     )
-    strangers = services.message_post(
+    strangers, _ = services.message_post(
         author=stranger, room_id=others.id, body="not yours", client_id=uuid.uuid4()
     )
     services.message_post(author=user, room_id=mine.id, body="my own", client_id=uuid.uuid4())
@@ -511,15 +511,6 @@ def test_frames_over_64_kib_close_with_1009_and_store_nothing(world, body):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "docs/protocol.md: resending a client_id 'answers with the stored message'; "
-        "chat.consumers.ChatConsumer.on_send answers only when the room is not subscribed, and "
-        "services.message_post returns the stored message without a broadcast, so the sender "
-        "gets nothing"
-    ),
-)
 def test_a_resent_send_is_answered_with_the_stored_message(world):
     client_id = str(uuid.uuid4())
     frame = {"type": "send", "room": world.my_room_id, "body": "once", "client_id": client_id}

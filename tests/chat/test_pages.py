@@ -12,9 +12,10 @@ pytestmark = pytest.mark.django_db
 
 
 def post(author, room, body):
-    return services.message_post(
+    message, _ = services.message_post(
         author=author, room_id=room.id, body=body, client_id=new_client_id()
     )
+    return message
 
 
 def test_lobby_lists_rooms_with_last_message_and_public_rooms_to_join(client):
@@ -176,3 +177,13 @@ def test_user_search_finds_people_by_username_or_name(client):
     for term in ("zed", "quill"):
         page = client.get(reverse("chat:lobby"), {"q": term}).content.decode()
         assert reverse("chat:direct", args=["zed"]) in page
+
+
+def test_lobby_lists_active_chats_before_empty_ones():
+    from chat.queries import rooms_for_user
+
+    alice, bob, carol = UserFactory(), UserFactory(), UserFactory()
+    make_room(Room.Kind.DIRECT, alice, carol)
+    active = make_room(Room.Kind.DIRECT, alice, bob)
+    post(bob, active, "hello")
+    assert rooms_for_user(user=alice)[0].id == active.id

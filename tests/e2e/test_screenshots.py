@@ -39,7 +39,10 @@ def portrait(background: tuple, face: tuple) -> SimpleUploadedFile:
 
 
 def say(author, room, body):
-    return services.message_post(author=author, room_id=room.id, body=body, client_id=uuid.uuid4())
+    message, _ = services.message_post(
+        author=author, room_id=room.id, body=body, client_id=uuid.uuid4()
+    )
+    return message
 
 
 def seed():
