@@ -176,6 +176,7 @@ function append(message) {
     pending.delete(message.client_id);
   }
   list.append(messageElement(message));
+  if (typingLine.dataset.userId === String(message.author.id)) typingLine.textContent = "";
   lastSeq = message.seq;
   if (firstSeq > message.seq) firstSeq = message.seq;
   empty.classList.add("hidden");
@@ -231,6 +232,7 @@ function onFrame(frame) {
       break;
     case "typing":
       typingLine.textContent = `${frame.display_name} is typing…`;
+      typingLine.dataset.userId = frame.user;
       clearTimeout(typingTimer);
       typingTimer = setTimeout(() => (typingLine.textContent = ""), 4000);
       break;
@@ -239,6 +241,7 @@ function onFrame(frame) {
       showNotice("You are no longer a member of this room; new messages will not arrive here.");
       form.querySelector("button").disabled = true;
       input.disabled = true;
+      for (const actions of list.querySelectorAll(".message-actions")) actions.remove();
       break;
     case "error":
       if (frame.client_id && pending.has(frame.client_id)) {
@@ -337,4 +340,6 @@ scroller.addEventListener("scroll", () => {
 document.addEventListener("visibilitychange", markRead);
 formatLocalTimes(root);
 for (const item of list.querySelectorAll(".message")) addActions(item);
+// On a phone the member list starts folded, so the conversation gets the screen.
+if (matchMedia("(max-width: 760px)").matches) root.querySelector("[data-members]").open = false;
 scrollToBottom();
