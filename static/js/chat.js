@@ -103,13 +103,24 @@ function addActions(item) {
   actions.className = "message-actions";
   const id = Number(item.dataset.id);
   if (mine) actions.append(actionButton("Edit", `Edit message ${id}`, () => startEdit(item)));
-  actions.append(
-    actionButton("Delete", `Delete message ${id}`, () => {
-      if (confirm("Delete this message for everyone?")) {
-        socket.send({ type: "delete", room: roomId, id });
-      }
-    }),
-  );
+  // Deleting asks once more in place (no browser dialog): the button becomes "Delete for everyone".
+  const remove = actionButton("Delete", `Delete message ${id}`, () => {
+    if (remove.dataset.armed) {
+      socket.send({ type: "delete", room: roomId, id });
+      return;
+    }
+    remove.dataset.armed = "true";
+    remove.textContent = "Delete for everyone";
+    remove.setAttribute("aria-label", `Confirm deleting message ${id}`);
+    remove.classList.add("btn-danger");
+    setTimeout(() => {
+      delete remove.dataset.armed;
+      remove.textContent = "Delete";
+      remove.setAttribute("aria-label", `Delete message ${id}`);
+      remove.classList.remove("btn-danger");
+    }, 4000);
+  });
+  actions.append(remove);
   item.append(actions);
 }
 
