@@ -48,20 +48,19 @@ def server_configs(redis: bool) -> list[ServerConfig]:
 PLAN = {
     "full": {
         "sizes": [2, 10, 100, 500],
-        "rates": {2: 100, 10: 50, 100: 10, 500: 4},
-        "seconds": 4.0,
+        "rates": {2: 40, 10: 20, 100: 5, 500: 2},
+        "seconds": 3.0,
         "peak_room": 10,
         "peak_start": 25.0,
         "peak_factor": 1.6,
         "peak_max": 5000.0,
-        "peak_seconds": 2.5,
+        "peak_seconds": 2.0,
         "ramp": 10_000,
-        "ramp_seconds": 75.0,
+        "ramp_seconds": 60.0,
         "ramp_users": 100,
         "ramp_servers": {
             "bare websockets",
             "parley memory uvicorn",
-            "parley memory daphne",
             "parley pubsub uvicorn x2",
         },
         "page_servers": {"parley memory uvicorn", "parley memory daphne"},
@@ -70,7 +69,7 @@ PLAN = {
     },
     "quick": {
         "sizes": [10],
-        "rates": {10: 50},
+        "rates": {10: 20},
         "seconds": 2.0,
         "peak_room": None,
         "ramp": 300,
@@ -193,11 +192,13 @@ class Meter:
         self.services = services_cpu_seconds() - self.services
 
     def annotate(self, row: dict) -> dict:
-        delivered = max(row["delivered"], 1)
+        delivered, sent = row["delivered"], row["sent"]
         row["server_cpu_s"] = round(self.cpu, 3)
-        row["cpu_us_per_delivery"] = round(self.cpu / delivered * 1e6, 1)
-        row["services_cpu_us_per_delivery"] = round(self.services / delivered * 1e6, 1)
-        row["cpu_us_per_message"] = round(self.cpu / max(row["sent"], 1) * 1e6, 1)
+        row["cpu_us_per_delivery"] = round(self.cpu / delivered * 1e6, 1) if delivered else None
+        row["services_cpu_us_per_delivery"] = (
+            round(self.services / delivered * 1e6, 1) if delivered else None
+        )
+        row["cpu_us_per_message"] = round(self.cpu / sent * 1e6, 1) if sent else None
         return row
 
 

@@ -118,6 +118,7 @@ def targets(results: dict) -> list[dict]:
         for s in parley
         if (s.get("peak") or {}).get("best")
     ] or [(s["name"], row["cpu_us_per_delivery"]) for s in parley for row in s.get("fanout", [])]
+    cpu = [(name, value) for name, value in cpu if value is not None]
     if cpu:
         name, best = min(cpu, key=lambda item: item[1])
         add(
@@ -220,6 +221,7 @@ def plot(results: dict, path: Path) -> None:
     ax = axes[0]
     for n, server in enumerate(servers):
         by_size = {row["members"]: row["cpu_us_per_delivery"] for row in server.get("fanout", [])}
+        by_size = {size: cpu for size, cpu in by_size.items() if cpu}
         xs = [i + n * width for i, size in enumerate(sizes) if by_size.get(size)]
         ys = [by_size[size] for size in sizes if by_size.get(size)]
         ax.bar(xs, ys, width, label=server["name"])
