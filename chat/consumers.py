@@ -7,6 +7,7 @@ import asyncio
 import json
 import uuid
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -90,6 +91,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         else:
             await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def dispatch(self, message):
+        """Channels' dispatch, without its hop to the database thread before every event: each
+        database call here goes through database_sync_to_async, which closes stale connections
+        itself, so live deliveries never queue behind database work."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def auth_timeout(self):
         if self.user is None:
@@ -192,18 +202,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room_id = _room_id(frame)
         client_id = _client_id(frame)
         try:
-            message, created = await database_sync_to_async(services.message_post)(
+            message, created = await database_sync_to_async(services.message_store)(
                 author=self.user, room_id=room_id, body=frame.get("body"), client_id=client_id
             )
         except ChatError as error:
             error.extra["client_id"] = str(client_id)
             raise
+        data = message_dict(message)
+        if created:
+            await realtime.message_broadcast_async(data)
         if not created or room_id not in self.rooms:
             # A resend, or a room this socket is not subscribed to (yet): no broadcast reaches
             # this socket, so answer it directly.
-            await self.send_json(
-                {"type": "message", "room": room_id, "message": message_dict(message)}
-            )
+            await self.send_json({"type": "message", "room": room_id, "message": data})
 
     async def on_history(self, frame):
         room_id = _room_id(frame)

@@ -26,19 +26,19 @@ def _group_send(group: str, event: dict) -> None:
     async_to_sync(get_channel_layer().group_send)(group, event)
 
 
-def message_broadcast(message_data: dict, *, frame_type: str = "message") -> None:
+async def message_broadcast_async(message_data: dict, *, frame_type: str = "message") -> None:
     """Send a stored (or edited, or deleted) message to every socket subscribed to its room,
     serialised once."""
-    frame = json.dumps({"type": frame_type, "room": message_data["room"], "message": message_data})
-    _group_send(
-        room_group(message_data["room"]),
-        {
-            "type": "chat.message",
-            "room": message_data["room"],
-            "seq": message_data["seq"],
-            "frame": frame,
-        },
+    room = message_data["room"]
+    frame = json.dumps({"type": frame_type, "room": room, "message": message_data})
+    await get_channel_layer().group_send(
+        room_group(room), {"type": "chat.message", "room": room, "frame": frame}
     )
+
+
+def message_broadcast(message_data: dict, *, frame_type: str = "message") -> None:
+    """message_broadcast_async, from sync code (the API, edits, deletions)."""
+    async_to_sync(message_broadcast_async)(message_data, frame_type=frame_type)
 
 
 def room_added(*, user_id: int, room_id: int) -> None:

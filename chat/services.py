@@ -61,6 +61,15 @@ def _next_seq(*, room_id: int, user_id: int) -> int | None:
 def message_post(*, author, room_id: int, body, client_id: UUID) -> tuple[Message, bool]:
     """Store a message and broadcast it to the room; a resent client_id stores nothing and
     returns the stored message. Returns (message, created)."""
+    message, created = message_store(author=author, room_id=room_id, body=body, client_id=client_id)
+    if created:
+        realtime.message_broadcast(message_dict(message))
+    return message, created
+
+
+def message_store(*, author, room_id: int, body, client_id: UUID) -> tuple[Message, bool]:
+    """message_post without the broadcast, for the socket consumer, which broadcasts from its
+    event loop rather than from the database thread."""
     body = message_body_clean(body)
     existing = (
         Message.objects.select_related("author").filter(author=author, client_id=client_id).first()
@@ -87,7 +96,6 @@ def message_post(*, author, room_id: int, body, client_id: UUID) -> tuple[Messag
             raise
         return existing, False
     message.author = author
-    realtime.message_broadcast(message_dict(message))
     return message, True
 
 

@@ -18,19 +18,28 @@ def make_user(db):
     return UserFactory
 
 
-@pytest.fixture(params=["memory", "redis"])
+REDIS_LAYERS = {
+    "redis": "channels_redis.core.RedisChannelLayer",
+    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+}
+
+
+@pytest.fixture(params=["memory", "redis", "pubsub"])
 def channel_layer(request, settings):
-    """Run a test once with the in-memory channel layer and once with channels-redis."""
+    """Run a test with the in-memory channel layer and with both channels-redis layers."""
     from channels.layers import channel_layers
 
-    if request.param == "redis":
+    if request.param in REDIS_LAYERS:
         if not TEST_REDIS_URL:
             pytest.skip("no Redis for the tests (TEST_REDIS_URL unset)")
         prefix = f"parley-test-{os.getpid()}"
         layers = {
             "default": {
-                "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {"hosts": [TEST_REDIS_URL], "prefix": prefix},
+                "BACKEND": REDIS_LAYERS[request.param],
+                "CONFIG": {
+                    "hosts": [{"address": TEST_REDIS_URL, "socket_timeout": None}],
+                    "prefix": prefix,
+                },
             }
         }
     else:

@@ -199,3 +199,13 @@ async def test_html_is_stored_and_sent_as_typed(sockets):
     await a.send(type="send", room=dm.id, body=payload, client_id=new_client_id())
     assert (await a.receive_type("message"))["message"]["body"] == payload
     assert await stored(dm) == [(1, payload)]
+
+
+@pytest.mark.parametrize("channel_layer", ["redis", "pubsub"], indirect=True)
+async def test_a_socket_idle_longer_than_redis_read_timeouts_still_receives(sockets):
+    alice, bob = await users(2)
+    dm = await room(Room.Kind.DIRECT, alice, bob)
+    b, _ = await sockets(bob)
+    await asyncio.sleep(6)  # past redis-py 8's default 5 s socket timeout
+    await sync_to_async(_post_many)(alice, dm, 1)
+    assert (await b.receive_type("message"))["message"]["body"] == "m1"
