@@ -62,25 +62,7 @@ def daphne_command(app: str, port: int) -> list[str]:
 
 
 def uvicorn_command(app: str, port: int) -> list[str]:
-    if app == "config.asgi:application":
-        return server_command(HOST, port)
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        app,
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--ws",
-        "websockets",
-        "--no-access-log",
-    ]
+    return server_command(HOST, port, app=app)
 
 
 @dataclass

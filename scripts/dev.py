@@ -120,19 +120,17 @@ def local_redis_url() -> str | None:
     return LOCAL_REDIS_URL if port_open("127.0.0.1", 6379) else None
 
 
-def server_command(host: str, port: int, *, workers: int = 1) -> list[str]:
+def server_command(host: str, port: int, *, app: str = "config.asgi:application") -> list[str]:
     """The production server: Uvicorn with uvloop and httptools (chosen by the benchmark)."""
     return [
         sys.executable,
         "-m",
         "uvicorn",
-        "config.asgi:application",
+        app,
         "--host",
         host,
         "--port",
         str(port),
-        "--workers",
-        str(workers),
         "--loop",
         "uvloop",
         "--http",
