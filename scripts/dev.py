@@ -165,6 +165,7 @@ def cmd_run() -> int:
         log("embedded PostgreSQL ready (data in .data/pg)")
     try:
         manage("migrate", "--noinput")
+        manage("collectstatic", "--noinput", "--verbosity", "0")
         manage("seed_demo")
         host = os.environ.get("HOST", "127.0.0.1")
         port = int(os.environ.get("PORT", "8000"))
