@@ -86,6 +86,7 @@ def test_private_room_is_for_invited_people_and_a_removed_member_stops_receiving
     assert carol_lobby.goto(room_path).status == 404
 
     bob_link.click()
+    bob_lobby.wait_for_url(f"**{room_path}")  # the room page, before the reload below
     bob_page = bob_lobby
     bob_frames = ReceivedFrames(bob_page)
     bob_page.reload()  # from here on every frame Bob's page receives is recorded
