@@ -1,4 +1,6 @@
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Length
@@ -80,6 +82,9 @@ class Message(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        indexes = [
+            GinIndex(SearchVector("body", config="simple"), name="chat_message_body_search"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["room", "seq"], name="chat_message_room_seq"),
             models.UniqueConstraint(fields=["author", "client_id"], name="chat_message_client_id"),

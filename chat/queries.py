@@ -1,6 +1,7 @@
 """Every non-trivial read of chat data, and the one permission check per room."""
 
 from django.contrib.auth import get_user_model
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db.models import F, OuterRef, Prefetch, Q, Subquery
 
 from chat.errors import NotFound
@@ -132,4 +133,25 @@ def user_search(*, user, term: str, limit: int = 20) -> list:
             | Q(last_name__icontains=term)
         )
         .order_by("username")[:limit]
+    )
+
+
+SEARCH_RESULTS = 50
+
+
+def message_search(*, user, term: str) -> list[Message]:
+    """The best matches for `term` among messages of the user's rooms (whole words, any
+    language: the 'simple' text-search configuration), newest first among equals."""
+    term = term.strip()[:200]
+    if not term:
+        return []
+    query = SearchQuery(term, search_type="websearch", config="simple")
+    return list(
+        Message.objects.annotate(
+            document=SearchVector("body", config="simple"),
+        )
+        .filter(document=query, deleted_at__isnull=True, room__memberships__user=user)
+        .annotate(rank=SearchRank(F("document"), query))
+        .select_related("author", "room")
+        .order_by("-rank", "-created_at")[:SEARCH_RESULTS]
     )

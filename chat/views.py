@@ -28,6 +28,17 @@ def lobby(request):
 
 
 @login_required
+def search(request):
+    term = request.GET.get("q", "").strip()
+    titles = {room.id: room for room in queries.rooms_for_user(user=request.user)}
+    results = [
+        (message, titles[message.room_id])
+        for message in queries.message_search(user=request.user, term=term)
+    ]
+    return render(request, "chat/search.html", {"term": term, "results": results})
+
+
+@login_required
 def room_page(request, slug):
     try:
         room = queries.room_by_slug(slug=slug)
