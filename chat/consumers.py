@@ -14,7 +14,7 @@ from django.conf import settings
 
 from accounts.services import socket_ticket_redeem
 from chat import presence, queries, realtime, services
-from chat.errors import BadRequest, ChatError
+from chat.errors import BadRequest, ChatError, NotFound
 from chat.models import BIGINT_MAX
 from chat.serializers import message_dict, room_dict
 
@@ -267,8 +267,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_typing(self, frame):
         room_id = _room_id(frame)
-        if room_id not in self.rooms:
-            raise BadRequest("You are not subscribed to that room.")
+        if room_id not in self.rooms or not await database_sync_to_async(queries.is_member)(
+            user=self.user, room_id=room_id
+        ):
+            raise NotFound("No such room.")
         await self.channel_layer.group_send(
             realtime.room_group(room_id),
             {

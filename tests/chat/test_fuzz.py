@@ -265,7 +265,7 @@ def predict(frame, world: World, rows: Rows) -> tuple[str, object]:
         return ("reply", "sync") if member else ("error", "not_found")
     if kind == "read":
         return ("silent", "") if _is_seq(frame, "seq", required=True) else ("error", "bad_request")
-    return ("silent", "") if member else ("error", "bad_request")  # typing
+    return ("silent", "") if member else ("error", "not_found")  # typing
 
 
 def expected_rows(rows: Rows, expected: tuple[str, object]) -> Rows:
