@@ -14,6 +14,7 @@ export function connectChat({ onFrame, onOpen, statusElement }) {
   let ws = null;
   let attempt = 0;
   let stopped = false;
+  let retriedAuth = false;
   const queue = [];
 
   function setStatus(state) {
@@ -34,6 +35,7 @@ export function connectChat({ onFrame, onOpen, statusElement }) {
       }
       if (frame.type === "hello") {
         attempt = 0;
+        retriedAuth = false;
         setStatus("connected");
         onOpen?.(frame);
         while (queue.length) ws.send(queue.shift());
@@ -41,8 +43,17 @@ export function connectChat({ onFrame, onOpen, statusElement }) {
       onFrame(frame);
     });
     ws.addEventListener("close", (event) => {
-      // 4401/4403: the credentials are gone; retrying would not help.
-      if (event.code === 4401 || event.code === 4403 || stopped) {
+      // 4401 closes every socket of a user whose password changed, this tab's too, although
+      // this tab's session may still be valid: try once more. A second 4401, a refused Origin
+      // (4403) or no session at all (4408) means the credentials are gone.
+      const refused = event.code === 4403 || event.code === 4408;
+      if (event.code === 4401 && !stopped && !retriedAuth) {
+        retriedAuth = true;
+        setStatus("reconnecting");
+        setTimeout(open, 500);
+        return;
+      }
+      if (event.code === 4401 || refused || stopped) {
         stopped = true;
         setStatus("closed");
         return;

@@ -16,9 +16,11 @@ from urllib.parse import quote
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.test import Client
 
 from scripts.dev import ROOT, server_command, wait_for_port
+from tests.factories import PASSWORD, UserFactory
 
 CHROMIUM = Path(os.environ.get("PARLEY_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
@@ -243,3 +245,11 @@ def people(browser, live_url) -> Iterator[People]:
     crowd = People(browser, live_url)
     yield crowd
     crowd.close()
+
+
+def user_who_logs_in(username: str, first_name: str, last_name: str):
+    """A user whose password the production server can check (the tests' own hasher is MD5)."""
+    user = UserFactory(username=username, first_name=first_name, last_name=last_name)
+    user.password = PBKDF2PasswordHasher().encode(PASSWORD, PBKDF2PasswordHasher().salt())
+    user.save(update_fields=["password"])
+    return user

@@ -1,10 +1,9 @@
 """Direct chats: two people talk live; a third person never sees their conversation."""
 
 import pytest
-from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import PHONE
+from tests.e2e.conftest import PHONE, user_who_logs_in
 from tests.e2e.pages import (
     ReceivedFrames,
     bodies,
@@ -18,14 +17,6 @@ from tests.e2e.pages import (
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def user_who_logs_in(username: str, first_name: str, last_name: str):
-    """A user whose password the production server can check (the tests' own hasher is MD5)."""
-    user = UserFactory(username=username, first_name=first_name, last_name=last_name)
-    user.password = PBKDF2PasswordHasher().encode(PASSWORD, PBKDF2PasswordHasher().salt())
-    user.save(update_fields=["password"])
-    return user
 
 
 def log_in(page, username: str) -> None:
