@@ -35,15 +35,6 @@ def is_member(*, user, room_id: int) -> bool:
     return Membership.objects.filter(room_id=room_id, user=user).exists()
 
 
-def member_room_ids(*, user) -> set[int]:
-    return set(Membership.objects.filter(user=user).values_list("room_id", flat=True))
-
-
-def direct_partner(*, room: Room, user):
-    """The other person in a direct room."""
-    return User.objects.filter(memberships__room=room).exclude(id=user.id).first() or user
-
-
 def rooms_for_user(*, user, room_id: int | None = None) -> list[Room]:
     """The user's rooms (or just `room_id`), most recently active first, each with `title`,
     `partner` (for a direct room), `last_body`, `last_author_name` and `unread`; a fixed number of

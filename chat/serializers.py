@@ -1,5 +1,7 @@
 """The JSON shapes of rooms and messages, shared by the socket, the API and the pages."""
 
+from django.urls import reverse
+
 from chat.models import Message, Room
 
 
@@ -13,8 +15,6 @@ def author_dict(user) -> dict:
 
 
 def avatar_url(user) -> str:
-    from django.urls import reverse
-
     if user.avatar:
         return user.avatar.url
     return reverse("accounts:initials_avatar", args=[user.username])

@@ -147,7 +147,7 @@ def member_invite(request, room_id):
         try:
             services.member_invite(actor=request.user, room_id=room.id, username=username)
             messages.success(request, f"{username} was added to the room.")
-        except ChatError as error:
+        except ChatError as error:  # an unknown username is a message here, not a 404
             messages.error(request, error.detail)
     return redirect("chat:room", slug=room.slug)
 

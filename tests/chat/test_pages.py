@@ -187,3 +187,17 @@ def test_lobby_lists_active_chats_before_empty_ones():
     active = make_room(Room.Kind.DIRECT, alice, bob)
     post(bob, active, "hello")
     assert rooms_for_user(user=alice)[0].id == active.id
+
+
+def test_inviting_an_unknown_username_says_so_on_the_room_page(client):
+    alice = UserFactory()
+    room = make_room(Room.Kind.PRIVATE, alice)
+    client.force_login(alice)
+    response = client.post(
+        reverse("chat:member_invite", args=[room.id]),
+        {"username": "nobody-by-that-name"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "No such user." in response.content.decode()
+    assert room.memberships.count() == 1
