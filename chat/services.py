@@ -75,6 +75,8 @@ def message_store(*, author, room_id: int, body, client_id: UUID) -> tuple[Messa
         Message.objects.select_related("author").filter(author=author, client_id=client_id).first()
     )
     if existing is not None:
+        # A resend is answered only to a member now: one removed since is an outsider.
+        room_for_member(user=author, room_id=room_id)
         if existing.room_id != room_id:
             raise Conflict("That client_id was already used for another room.")
         return existing, False

@@ -1,8 +1,10 @@
 """The JSON API: the same permission helper, validation and error codes as the socket."""
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from accounts import services as account_services
+from chat import services
 from chat.models import Message, Room
 from tests.factories import UserFactory, make_room, new_client_id
 
@@ -46,8 +48,6 @@ def test_token_client_lists_rooms_posts_and_reads_history(client, alice_token):
 def test_history_pages_with_before_and_limit(client, alice_token):
     alice, auth = alice_token
     room = make_room(Room.Kind.PRIVATE, alice)
-    from chat import services
-
     for n in range(7):
         services.message_post(
             author=alice, room_id=room.id, body=f"m{n}", client_id=new_client_id()
@@ -164,3 +164,47 @@ def test_out_of_range_numbers_are_bad_requests_not_server_errors(client, alice_t
     _, auth = alice_token
     response = client.get(url, **auth)
     assert (response.status_code, response.json()["code"]) == (400, "bad_request")
+
+
+def test_a_removed_member_resending_an_old_client_id_gets_404_like_any_outsider(client):
+    alice, bob = UserFactory(), UserFactory()
+    room = make_room(Room.Kind.PRIVATE, alice, bob)
+    _, key = account_services.api_token_create(user=bob, name="script")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    payload = {"body": "posted while a member", "client_id": new_client_id()}
+    url = f"/api/rooms/{room.id}/messages/"
+    assert client.post(url, payload, content_type="application/json", **auth).status_code == 201
+    services.message_post(
+        author=alice, room_id=room.id, body="said after bob left", client_id=new_client_id()
+    )
+    services.member_remove(actor=alice, room_id=room.id, user_id=bob.id)
+
+    resent = client.post(url, payload, content_type="application/json", **auth)
+    missing = client.post(
+        "/api/rooms/2000000000/messages/",
+        {**payload, "client_id": new_client_id()},
+        content_type="application/json",
+        **auth,
+    )
+    assert (resent.status_code, resent.json()) == (404, missing.json())
+    assert "posted while a member" not in resent.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("channel_layer", ["memory"], indirect=True)
+async def test_a_removed_members_socket_resending_an_old_client_id_is_not_found(
+    channel_layer, sockets
+):
+    alice, bob = await sync_to_async(UserFactory)(), await sync_to_async(UserFactory)()
+    room = await sync_to_async(make_room)(Room.Kind.PRIVATE, alice, bob)
+    client_id = new_client_id()
+    await sync_to_async(services.message_post)(
+        author=bob, room_id=room.id, body="posted while a member", client_id=client_id
+    )
+    await sync_to_async(services.member_remove)(actor=alice, room_id=room.id, user_id=bob.id)
+
+    socket, _ = await sockets(bob)
+    await socket.send(type="send", room=room.id, body="posted while a member", client_id=client_id)
+    answer = await socket.receive()
+    assert (answer["type"], answer["code"]) == ("error", "not_found")
+    assert await socket.nothing()
