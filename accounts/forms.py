@@ -1,10 +1,13 @@
 """Forms check the shape of what people type; services do the writing."""
 
 import math
+from collections.abc import Callable
+from typing import TypeVar
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
@@ -13,31 +16,58 @@ from accounts.avatars import ACCEPTED_FORMATS
 from accounts.models import User
 
 EMAIL_TAKEN = "An account with that email address already exists."
+T = TypeVar("T")
 
 
-class LoginForm(AuthenticationForm):
-    """Django's log-in form, refusing to check passwords after too many failures."""
+def password_check_throttled(check: Callable[[], T], *, username: str, address: str) -> T:
+    """Run `check` (which raises ValidationError for a wrong password) unless throttled."""
+    wait = throttle.login_retry_after(username=username, address=address)
+    if wait:
+        minutes = math.ceil(wait / 60)
+        raise ValidationError(
+            "Too many failed attempts; try again in %(minutes)d minute%(plural)s.",
+            code="throttled",
+            params={"minutes": minutes, "plural": "" if minutes == 1 else "s"},
+        )
+    try:
+        result = check()
+    except ValidationError:
+        throttle.login_failure_record(username=username, address=address)
+        raise
+    throttle.login_success_record(username=username, address=address)
+    return result
+
+
+class ThrottledLoginMixin:
+    """Refuses to check a password after too many failures from this address."""
 
     def clean(self):
         username = self.cleaned_data.get("username")
         if not username or not self.cleaned_data.get("password"):
             return super().clean()
-        address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
-        wait = throttle.login_retry_after(username=username, address=address)
-        if wait:
-            minutes = math.ceil(wait / 60)
-            raise ValidationError(
-                "Too many failed attempts; try again in %(minutes)d minute%(plural)s.",
-                code="throttled",
-                params={"minutes": minutes, "plural": "" if minutes == 1 else "s"},
-            )
-        try:
-            cleaned_data = super().clean()
-        except ValidationError:
-            throttle.login_failure_record(username=username, address=address)
-            raise
-        throttle.login_success_record(username=username)
-        return cleaned_data
+        address = throttle.client_address(self.request) if self.request else ""
+        return password_check_throttled(super().clean, username=username, address=address)
+
+
+class LoginForm(ThrottledLoginMixin, AuthenticationForm):
+    """The site's log-in form."""
+
+
+class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    """The admin's log-in form, behind the same throttle as the site's."""
+
+
+class ThrottledPasswordChangeForm(PasswordChangeForm):
+    """Django's password change, whose check of the old password is throttled like a log-in."""
+
+    def __init__(self, user: User, *args, address: str, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.address = address
+
+    def clean_old_password(self) -> str:
+        return password_check_throttled(
+            super().clean_old_password, username=self.user.get_username(), address=self.address
+        )
 
 
 class SignupForm(forms.Form):

@@ -1,6 +1,7 @@
 """Account pages. Each view translates HTTP into a service call and back."""
 
 import hashlib
+import math
 from html import escape
 
 from django.contrib import messages
@@ -14,9 +15,15 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
-from accounts import services
+from accounts import services, throttle
 from accounts.avatars import AvatarRejected
-from accounts.forms import LoginForm, ProfileForm, SignupForm, TokenCreateForm
+from accounts.forms import (
+    LoginForm,
+    ProfileForm,
+    SignupForm,
+    ThrottledPasswordChangeForm,
+    TokenCreateForm,
+)
 from accounts.models import User
 
 NEW_KEY_SESSION_KEY = "accounts.new_api_key"
@@ -120,14 +127,42 @@ def initials_avatar(request, username: str):
     return response
 
 
-password_change = auth_views.PasswordChangeView.as_view(
-    success_url=reverse_lazy("accounts:password_change_done")
-)
+class PasswordChangeView(auth_views.PasswordChangeView):
+    form_class = ThrottledPasswordChangeForm
+    success_url = reverse_lazy("accounts:password_change_done")
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "address": throttle.client_address(self.request)}
+
+
+password_change = PasswordChangeView.as_view()
 password_reset = auth_views.PasswordResetView.as_view(
     success_url=reverse_lazy("accounts:password_reset_done"),
     subject_template_name="registration/password_reset_subject.txt",
     email_template_name="registration/password_reset_email.txt",
 )
-password_reset_confirm = auth_views.PasswordResetConfirmView.as_view(
-    success_url=reverse_lazy("accounts:password_reset_complete")
-)
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Reset links are checked behind the log-in throttle's per-address limit."""
+
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+    def dispatch(self, request, *args, **kwargs):
+        self.address = throttle.client_address(request)
+        wait = throttle.login_retry_after(address=self.address)
+        if wait:
+            context = {"validlink": False, "throttled_minutes": math.ceil(wait / 60)}
+            return render(request, self.template_name, context, status=429)
+        response = super().dispatch(request, *args, **kwargs)
+        if response.status_code == 200 and not self.validlink:  # "this link no longer works"
+            throttle.login_failure_record(address=self.address)
+        return response
+
+    def form_valid(self, form):
+        # The link proved the mailbox: the new password works from here at once.
+        throttle.login_success_record(username=self.user.get_username(), address=self.address)
+        return super().form_valid(form)
+
+
+password_reset_confirm = PasswordResetConfirmView.as_view()

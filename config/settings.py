@@ -142,8 +142,11 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "chat:lobby"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
-# Failed log-ins allowed per account and per address within LOGIN_THROTTLE_WINDOW seconds.
+# Failed password checks allowed per (account, address) pair, and per address across all accounts,
+# within LOGIN_THROTTLE_WINDOW seconds; never per account alone (strangers could lock owners out).
+# The address is REMOTE_ADDR: the server rewrites it only for FORWARDED_ALLOW_IPS (scripts/dev.py).
 LOGIN_THROTTLE_LIMIT = int(os.environ.get("LOGIN_THROTTLE_LIMIT", "5"))
+LOGIN_THROTTLE_ADDRESS_LIMIT = int(os.environ.get("LOGIN_THROTTLE_ADDRESS_LIMIT", "20"))
 LOGIN_THROTTLE_WINDOW = int(os.environ.get("LOGIN_THROTTLE_WINDOW", "300"))
 
 LANGUAGE_CODE = "en-us"

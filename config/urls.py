@@ -4,6 +4,11 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from django.views.static import serve
 
+from accounts.forms import AdminLoginForm
+
+# The admin's log-in checks passwords too: the same throttle as the site's log-in.
+admin.site.login_form = AdminLoginForm
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="chat:lobby", permanent=False), name="home"),
     path("admin/", admin.site.urls),

@@ -122,6 +122,12 @@ def local_redis_url() -> str | None:
 
 def server_command(host: str, port: int, *, app: str = "config.asgi:application") -> list[str]:
     """The production server: Uvicorn with uvloop and httptools (chosen by the benchmark)."""
+    # Uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise; a forged header would
+    # then choose the client address the log-in throttle counts. Only named proxies may set it.
+    proxies = os.environ.get("FORWARDED_ALLOW_IPS", "").strip()
+    proxy_options = (
+        ["--proxy-headers", "--forwarded-allow-ips", proxies] if proxies else ["--no-proxy-headers"]
+    )
     return [
         sys.executable,
         "-m",
@@ -139,7 +145,7 @@ def server_command(host: str, port: int, *, app: str = "config.asgi:application"
         "websockets",
         "--ws-max-size",
         str(WS_MAX_SIZE),
-        "--proxy-headers",
+        *proxy_options,
         "--no-access-log",
     ]
 

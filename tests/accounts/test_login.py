@@ -6,6 +6,7 @@ from django.urls import reverse
 from tests.factories import PASSWORD
 
 LOGIN = reverse("accounts:login")
+ADMIN_LOGIN = reverse("admin:login")
 LOGOUT = reverse("accounts:logout")
 THROTTLED = "Too many failed attempts; try again in"
 
@@ -83,18 +84,95 @@ def test_sixth_attempt_is_refused_even_with_the_right_password(client, user, set
     assert "_auth_user_id" not in client.session
 
 
-def test_throttled_account_is_refused_from_another_address_too(client, user, settings):
+def test_locked_pair_is_refused_whatever_the_case_of_the_username(client, user, settings):
     settings.LOGIN_THROTTLE_LIMIT = 3
     for _ in range(3):
         log_in(client, user.username, "wrong-password", address="10.0.0.1")
 
-    response = log_in(client, user.username.upper(), PASSWORD, address="10.9.9.9")
+    response = log_in(client, user.username.upper(), PASSWORD, address="10.0.0.1")
 
     assert THROTTLED in response.content.decode()
 
 
-def test_throttled_address_is_refused_for_another_account(client, make_user, settings):
+def test_strangers_failures_never_lock_the_owner_out_from_another_address(
+    client, user, settings, any_cache
+):
+    settings.LOGIN_THROTTLE_LIMIT = 5
+    for index in range(8):
+        log_in(client, user.username, "wrong-password", address=f"10.6.6.{index}")
+
+    response = log_in(client, user.username, PASSWORD, address="10.0.0.1")
+
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(user.pk)
+
+
+def test_forged_forwarded_for_cannot_lock_the_owner_out(client, user, settings):
+    settings.LOGIN_THROTTLE_LIMIT = 5
+    for index in range(6):
+        client.post(
+            LOGIN,
+            {"username": user.username, "password": "wrong-password"},
+            REMOTE_ADDR="10.6.6.6",
+            HTTP_X_FORWARDED_FOR=f"10.0.0.1, 198.51.100.{index}",
+        )
+
+    owner = log_in(client, user.username, PASSWORD, address="10.0.0.1")
+
+    assert owner.status_code == 302
+    assert client.session["_auth_user_id"] == str(user.pk)
+
+
+def test_forged_forwarded_for_does_not_give_the_attacker_fresh_tries(client, user, settings):
+    settings.LOGIN_THROTTLE_LIMIT = 5
+    for index in range(5):
+        client.post(
+            LOGIN,
+            {"username": user.username, "password": "wrong-password"},
+            REMOTE_ADDR="10.6.6.6",
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{index}",
+        )
+
+    response = client.post(
+        LOGIN,
+        {"username": user.username, "password": PASSWORD},
+        REMOTE_ADDR="10.6.6.6",
+        HTTP_X_FORWARDED_FOR="198.51.100.99",
+    )
+
+    assert THROTTLED in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_one_ipv6_network_counts_as_one_address(client, user, settings):
     settings.LOGIN_THROTTLE_LIMIT = 3
+    for index in range(3):
+        log_in(client, user.username, "wrong-password", address=f"2001:db8:1:2::{index + 1}")
+
+    same_network = log_in(client, user.username, PASSWORD, address="2001:db8:1:2:ffff::9")
+    other_network = log_in(client, user.username, PASSWORD, address="2001:db8:1:3::1")
+
+    assert THROTTLED in same_network.content.decode()
+    assert other_network.status_code == 302
+
+
+def test_address_over_its_limit_is_refused_for_every_account(client, make_user, settings):
+    settings.LOGIN_THROTTLE_LIMIT = 5
+    settings.LOGIN_THROTTLE_ADDRESS_LIMIT = 20
+    for index in range(20):
+        response = log_in(client, f"guess{index}", "wrong-password", address="10.0.0.1")
+        assert THROTTLED not in response.content.decode()
+    other = make_user()
+
+    refused = log_in(client, other.username, PASSWORD, address="10.0.0.1")
+    elsewhere = log_in(client, other.username, PASSWORD, address="10.0.0.2")
+
+    assert THROTTLED in refused.content.decode()
+    assert elsewhere.status_code == 302
+
+
+def test_throttled_address_is_refused_for_another_account(client, make_user, settings):
+    settings.LOGIN_THROTTLE_ADDRESS_LIMIT = 3
     for index in range(3):
         log_in(client, f"guess{index}", "wrong-password", address="10.0.0.1")
     other = make_user()
@@ -129,17 +207,17 @@ def test_throttle_expires_after_the_window(client, user, settings, any_cache):
     assert response.status_code == 302
 
 
-def test_successful_login_clears_the_accounts_failures(client, user, settings, any_cache):
+def test_successful_login_clears_the_pairs_failures(client, user, settings, any_cache):
     settings.LOGIN_THROTTLE_LIMIT = 3
     for _ in range(2):
         log_in(client, user.username, "wrong-password", address="10.0.0.1")
-    assert log_in(client, user.username, PASSWORD, address="10.0.0.2").status_code == 302
+    assert log_in(client, user.username, PASSWORD, address="10.0.0.1").status_code == 302
     client.logout()
 
     for _ in range(2):
-        response = log_in(client, user.username, "wrong-password", address="10.0.0.3")
+        response = log_in(client, user.username, "wrong-password", address="10.0.0.1")
         assert THROTTLED not in response.content.decode()
-    assert log_in(client, user.username, PASSWORD, address="10.0.0.4").status_code == 302
+    assert log_in(client, user.username, PASSWORD, address="10.0.0.1").status_code == 302
 
 
 def test_throttled_attempt_does_not_check_the_password(client, user, settings, monkeypatch):
@@ -153,6 +231,39 @@ def test_throttled_attempt_does_not_check_the_password(client, user, settings, m
     log_in(client, user.username, PASSWORD)
 
     assert checked == []
+
+
+def admin_log_in(client, username: str, password: str, address: str = "10.0.0.1"):
+    return client.post(
+        ADMIN_LOGIN,
+        {"username": username, "password": password, "next": "/admin/"},
+        REMOTE_ADDR=address,
+    )
+
+
+def test_admin_login_refuses_the_right_password_after_eight_wrong_ones(client, make_user, settings):
+    settings.LOGIN_THROTTLE_LIMIT = 5
+    admin = make_user(is_staff=True, is_superuser=True)
+    for _ in range(8):
+        admin_log_in(client, admin.username, "wrong-password")
+
+    response = admin_log_in(client, admin.username, PASSWORD)
+
+    assert response.status_code == 200
+    assert f"{THROTTLED} 5 minutes" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_admin_and_site_login_share_one_throttle(client, make_user, settings):
+    settings.LOGIN_THROTTLE_LIMIT = 4
+    admin = make_user(is_staff=True, is_superuser=True)
+    for _ in range(2):
+        log_in(client, admin.username, "wrong-password")
+        admin_log_in(client, admin.username, "wrong-password")
+
+    assert THROTTLED in admin_log_in(client, admin.username, PASSWORD).content.decode()
+    assert THROTTLED in log_in(client, admin.username, PASSWORD).content.decode()
+    assert admin_log_in(client, admin.username, PASSWORD, address="10.0.0.2").status_code == 302
 
 
 @pytest.mark.django_db

@@ -1,0 +1,36 @@
+"""The server command trusts X-Forwarded-For only from the proxies in FORWARDED_ALLOW_IPS."""
+
+from uvicorn.main import main as uvicorn_cli
+
+from scripts.dev import server_command
+
+
+def uvicorn_options(command: list[str]) -> dict:
+    """The options Uvicorn's own command line parser reads from `command`."""
+    args = command[command.index("uvicorn") + 1 :]
+    return uvicorn_cli.make_context("uvicorn", args).params
+
+
+def test_server_trusts_no_forwarded_headers_without_forwarded_allow_ips(monkeypatch):
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+
+    options = uvicorn_options(server_command("127.0.0.1", 8000))
+
+    assert options["proxy_headers"] is False
+
+
+def test_an_empty_forwarded_allow_ips_trusts_no_one(monkeypatch):
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", " ")
+
+    options = uvicorn_options(server_command("127.0.0.1", 8000))
+
+    assert options["proxy_headers"] is False
+
+
+def test_server_trusts_forwarded_headers_only_from_the_named_proxies(monkeypatch):
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.5,10.1.0.0/16")
+
+    options = uvicorn_options(server_command("127.0.0.1", 8000))
+
+    assert options["proxy_headers"] is True
+    assert options["forwarded_allow_ips"] == "10.0.0.5,10.1.0.0/16"
