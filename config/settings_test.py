@@ -11,8 +11,11 @@ from config.settings import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = tempfile.mkdtemp(prefix="parley-test-media-")
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-# Separate names let two test runs share one server (e.g. two checkouts).
-DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_parley")}  # noqa: F405
+# Separate names let two test runs share one server (e.g. two checkouts, or DATABASE_URLs that
+# name different databases).
+DATABASES["default"]["TEST"] = {  # noqa: F405
+    "NAME": os.environ.get("TEST_DATABASE_NAME", f"test_{DATABASES['default']['NAME']}")  # noqa: F405
+}
 # Tests open connections from many threads and drop the database at the end: no pool.
 DATABASES["default"].get("OPTIONS", {}).pop("pool", None)  # noqa: F405
 # Tests post in bursts; the rate-limit tests switch it on for themselves.
