@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db.models import F, OuterRef, Prefetch, Q, Subquery
 
-from chat.errors import NotFound
+from chat.errors import BadRequest, NotFound
 from chat.models import Membership, Message, Room
 
 User = get_user_model()
@@ -29,6 +29,45 @@ def room_by_slug(*, slug: str) -> Room:
         return Room.objects.get(slug=slug)
     except Room.DoesNotExist:
         raise NotFound("No such room.") from None
+
+
+def room_for_reader(*, user, slug: str) -> tuple[Room, bool]:
+    """The room at `slug` and whether `user` is a member: members read their rooms, and any
+    signed-in user may preview a public room; NotFound otherwise, whether or not it exists."""
+    room = room_by_slug(slug=slug)
+    active = user.is_authenticated and user.is_active
+    joined = active and is_member(user=user, room_id=room.id)
+    if not (joined or (active and room.kind == Room.Kind.PUBLIC)):
+        raise NotFound("No such room.")
+    return room, joined
+
+
+def direct_partner(*, user, username: str):
+    """The other active person of a direct chat with `user`; NotFound for nobody or oneself."""
+    other = None
+    if user.is_active and "\x00" not in username:  # PostgreSQL text cannot hold NUL
+        other = User.objects.filter(username=username, is_active=True).exclude(id=user.id).first()
+    if other is None:
+        raise NotFound("No such person.")
+    return other
+
+
+def direct_key(*, user, other) -> str:
+    """The key that makes a direct room unique per pair of people."""
+    low, high = sorted([user.id, other.id])
+    return f"{low}:{high}"
+
+
+def direct_room(*, user, other) -> Room | None:
+    """The direct room between two people, or None while neither has started it."""
+    return Room.objects.filter(direct_key=direct_key(user=user, other=other)).first()
+
+
+def search_term_clean(term: str) -> str:
+    """Search words as typed, stripped; BadRequest for a NUL, which PostgreSQL text cannot hold."""
+    if "\x00" in term:
+        raise BadRequest("Search words cannot contain the NUL character.")
+    return term.strip()
 
 
 def is_member(*, user, room_id: int) -> bool:
@@ -112,7 +151,7 @@ def messages_after(
 
 def user_search(*, user, term: str, limit: int = 20) -> list:
     """Active users other than `user` whose username or name contains `term`."""
-    term = term.strip()
+    term = search_term_clean(term)
     if not term:
         return []
     return list(
@@ -133,7 +172,7 @@ SEARCH_RESULTS = 50
 def message_search(*, user, term: str) -> list[Message]:
     """The best matches for `term` among messages of the user's rooms (whole words, any
     language: the 'simple' text-search configuration), newest first among equals."""
-    term = term.strip()[:200]
+    term = search_term_clean(term)[:200]
     if not term:
         return []
     query = SearchQuery(term, search_type="websearch", config="simple")

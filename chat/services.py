@@ -1,5 +1,6 @@
 """Every write to chat data. Views, the API and the socket consumer call these and nothing else."""
 
+import secrets
 from uuid import UUID
 
 from django.conf import settings
@@ -11,7 +12,7 @@ from django.utils.text import slugify
 from chat import ratelimit, realtime
 from chat.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, TooLong
 from chat.models import Membership, Message, Room
-from chat.queries import room_for_member
+from chat.queries import direct_key, direct_partner, direct_room, room_for_member
 from chat.serializers import message_dict
 
 User = get_user_model()
@@ -157,6 +158,12 @@ def _unique_slug(name: str) -> str:
     return slug
 
 
+def private_slug(name: str) -> str:
+    """A private room's address: its name for the reader, and 80 random bits so that the address
+    can neither be guessed nor reveal (by a number) that a room of that name exists."""
+    return "-".join(filter(None, [slugify(name)[:60], secrets.token_hex(10)]))
+
+
 def room_name_clean(name) -> str:
     if not isinstance(name, str) or not name.strip():
         raise BadRequest("A room needs a name.")
@@ -184,7 +191,7 @@ def room_create_private(*, owner, name: str) -> Room:
     """Create a private room owned by `owner`."""
     name = room_name_clean(name)
     room = Room.objects.create(
-        kind=Room.Kind.PRIVATE, name=name, slug=_unique_slug(name), created_by=owner
+        kind=Room.Kind.PRIVATE, name=name, slug=private_slug(name), created_by=owner
     )
     Membership.objects.create(room=room, user=owner, role=Membership.Role.OWNER)
     return room
@@ -273,16 +280,11 @@ def member_remove(*, actor, room_id: int, user_id: int) -> None:
 
 def direct_room_open(*, user, other_username: str) -> Room:
     """The one direct room between `user` and another active user, created on first use."""
-    other = User.objects.filter(username=other_username, is_active=True).first()
-    if other is None or not user.is_active:
-        raise NotFound("No such user.")
-    if other.id == user.id:
-        raise BadRequest("A direct chat needs another person.")
-    low, high = sorted([user.id, other.id])
-    key = f"{low}:{high}"
-    room = Room.objects.filter(direct_key=key).first()
+    other = direct_partner(user=user, username=other_username)
+    room = direct_room(user=user, other=other)
     if room is not None:
         return room
+    key = direct_key(user=user, other=other)
     try:
         with transaction.atomic():
             room = Room.objects.create(

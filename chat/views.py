@@ -1,14 +1,16 @@
 """Chat pages. Each view translates HTTP into a query or service call and back."""
 
+from uuid import UUID, uuid4
+
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from chat import queries, services
-from chat.errors import ChatError, NotFound
+from chat.errors import BadRequest, ChatError, NotFound
 from chat.forms import InviteForm, RoomForm
 from chat.models import Membership, Room
 from chat.serializers import author_dict
@@ -22,64 +24,97 @@ def lobby(request):
         "public_rooms": queries.public_rooms_not_joined(user=request.user),
         "room_form": RoomForm(),
         "term": term,
-        "people": queries.user_search(user=request.user, term=term) if term else None,
     }
+    try:
+        context["people"] = queries.user_search(user=request.user, term=term) if term else None
+    except BadRequest as error:
+        context.update(people=None, term=term.replace("\x00", ""), search_error=error.detail)
+        return render(request, "chat/lobby.html", context, status=400)
     return render(request, "chat/lobby.html", context)
 
 
 @login_required
 def search(request):
-    term = request.GET.get("q", "").strip()
+    term = request.GET.get("q", "")
+    try:
+        found = queries.message_search(user=request.user, term=term)
+    except BadRequest as error:
+        context = {"term": term.replace("\x00", ""), "results": [], "error": error.detail}
+        return render(request, "chat/search.html", context, status=400)
     titles = {room.id: room for room in queries.rooms_for_user(user=request.user)}
-    results = [
-        (message, titles[message.room_id])
-        for message in queries.message_search(user=request.user, term=term)
-    ]
-    return render(request, "chat/search.html", {"term": term, "results": results})
+    results = [(message, titles[message.room_id]) for message in found]
+    return render(request, "chat/search.html", {"term": term.strip(), "results": results})
 
 
 @login_required
 def room_page(request, slug):
+    """A room's page. A public room one is not in is a read-only preview with a Join button:
+    public rooms are open to every signed-in user, and only a POST joins."""
     try:
-        room = queries.room_by_slug(slug=slug)
-        if room.kind == Room.Kind.PUBLIC:
-            services.room_join_public(user=request.user, room_id=room.id)
-        room = queries.room_for_member(user=request.user, room_id=room.id)
+        room, joined = queries.room_for_reader(user=request.user, slug=slug)
     except NotFound:
         raise Http404("No such room.") from None
-    return _chat_page(request, room)
+    return _chat_page(request, room, joined=joined)
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def direct_page(request, username):
+    """A direct chat. Until one of the two starts it (a POST, with or without a first message)
+    there is no room, and the page offers to start it."""
     try:
-        room = services.direct_room_open(user=request.user, other_username=username)
-        room = queries.room_for_member(user=request.user, room_id=room.id)
-    except ChatError:
+        partner = queries.direct_partner(user=request.user, username=username)
+        if request.method == "POST":
+            return _direct_start(request, partner)
+        room = queries.direct_room(user=request.user, other=partner)
+        if room is not None:
+            room = queries.room_for_member(user=request.user, room_id=room.id)
+    except NotFound:
         raise Http404("No such person.") from None
-    return _chat_page(request, room)
+    if room is None:
+        context = {"partner": partner, "client_id": uuid4()}
+        return render(request, "chat/direct_start.html", context)
+    return _chat_page(request, room, joined=True)
 
 
-def _chat_page(request, room: Room):
+def _direct_start(request, partner):
+    room = services.direct_room_open(user=request.user, other_username=partner.username)
+    body = request.POST.get("body", "")
+    if body.strip():
+        try:
+            client_id = UUID(request.POST.get("client_id", ""))
+        except ValueError:
+            client_id = uuid4()
+        _run(
+            request,
+            lambda: services.message_post(
+                author=request.user, room_id=room.id, body=body, client_id=client_id
+            ),
+        )
+    return redirect("chat:direct", username=partner.username)
+
+
+def _chat_page(request, room: Room, *, joined: bool):
     history, has_more = queries.messages_before(
         room_id=room.id, before=None, limit=queries.HISTORY_PAGE
     )
     members = queries.room_members(room=room)
-    me = next(m for m in members if m.user_id == request.user.id)
+    me = next((m for m in members if m.user_id == request.user.id), None)
     partner = next((m.user for m in members if m.user_id != request.user.id), None)
     context = {
         "room": room,
+        "joined": joined,
         "title": queries.room_title(room=room, partner=partner),
         "partner": partner,
         "members": members,
-        "is_owner": me.role == Membership.Role.OWNER,
+        "is_owner": me is not None and me.role == Membership.Role.OWNER,
         "history": history,
         "has_more": has_more,
         "last_seq": history[-1].seq if history else 0,
         "invite_form": InviteForm(),
         "me": author_dict(request.user),
     }
-    if history:
+    if history and joined:
         services.room_mark_read(user=request.user, room_id=room.id, seq=history[-1].seq)
     return render(request, "chat/room.html", context)
 

@@ -51,11 +51,12 @@ SOCKET_CHANNELS = ("hello", "send", "history", "sync", "live")
 CHANNELS = HTTP_CHANNELS + SOCKET_CHANNELS
 
 # Outcomes.
-#   page:        200 (the room, with its history) | joins (200, and the actor is now a member:
-#                public rooms are open to every signed-in user) | own_dm (200, but the actor's own
-#                direct chat with that person, not this room) | 404 | login (302 to the login
-#                page) | sop (200 to the browser, unreadable by the other site: no CORS header,
-#                never framed)
+#   page:        200 (the room, with its history) | preview (200, the room's history read-only
+#                with a Join button, and the actor is still not a member: public rooms are open
+#                to every signed-in user, but only a POST joins) | own_dm (200, but the page that
+#                starts the actor's own direct chat with that person: not this room, and a GET
+#                creates none) | 404 | login (302 to the login page) | sop (200 to the browser,
+#                unreadable by the other site: no CORS header, never framed)
 #   history_api: 200 | 404 | 401 | sop
 #   post_api:    201 (stored) | 404 | 401 | 403 (CSRF)
 #   hello:       listed | absent (hello without this room) | 4401 | 4403 | 4408
@@ -68,7 +69,7 @@ _MEMBER = ("200", "200", "201", "listed", "stored", "ok", "ok", "delivered")
 _CUT_OFF = ("login", "401", "401", "4401", "4401", "4401", "4401", "nothing")
 _CROSS_SITE = ("sop", "sop", "403", "4403", "4403", "4403", "4403", "nothing")
 _OUTSIDE = ("404", "404", "404", "absent", "not_found", "not_found", "not_found", "nothing")
-_JOINS = ("joins", *_OUTSIDE[1:])
+_PREVIEW = ("preview", *_OUTSIDE[1:])
 _OWN_DM = ("own_dm", *_OUTSIDE[1:])
 
 # (actor, kind): (page, history_api, post_api, hello, send, history, sync, live)
@@ -76,17 +77,17 @@ TABLE: dict[tuple[str, str], tuple[str, ...]] = {
     ("anonymous", "public"): _ANON,
     ("anonymous", "private"): _ANON,
     ("anonymous", "direct"): _ANON,
-    ("outsider", "public"): _JOINS,
+    ("outsider", "public"): _PREVIEW,
     ("outsider", "private"): _OUTSIDE,
     ("outsider", "direct"): _OWN_DM,
     ("member", "public"): _MEMBER,
     ("member", "private"): _MEMBER,
     ("member", "direct"): _MEMBER,
-    # Leaving a public room is not a ban: its page joins again, like any outsider's.
-    ("removed_member", "public"): _JOINS,
+    # Leaving a public room is not a ban: its page is a preview again, like any outsider's.
+    ("removed_member", "public"): _PREVIEW,
     ("removed_member", "private"): _OUTSIDE,
     ("removed_member", "direct"): _OUTSIDE,
-    ("staff", "public"): _JOINS,
+    ("staff", "public"): _PREVIEW,
     ("staff", "private"): _OUTSIDE,
     ("staff", "direct"): _OWN_DM,
     ("deactivated", "public"): _CUT_OFF,
@@ -256,7 +257,7 @@ def check_page(world: World, expected: str) -> None:
         elif expected == "404":
             assert response.status_code == 404
             assert world.secret not in body
-        elif expected in {"200", "joins", "sop"}:
+        elif expected in {"200", "preview", "sop"}:
             assert response.status_code == 200
             assert response.context["room"].id == world.room.id
             assert world.secret in body
@@ -264,16 +265,16 @@ def check_page(world: World, expected: str) -> None:
                 assert_unreadable_cross_site(response)
         elif expected == "own_dm":
             assert response.status_code == 200
-            assert response.context["room"].id != world.room.id
-            assert world.user.id in {m.user_id for m in response.context["members"]}
+            assert response.context["partner"].id == world.poster.id
+            assert "room" not in response.context
             assert world.secret not in body
         else:
             raise AssertionError(f"unknown page outcome {expected}")
-    is_member = Membership.objects.filter(room=world.room, user=world.user).exists()
-    if expected == "joins":
-        assert is_member
-    elif world.actor in {"outsider", "staff", "removed_member"}:
-        assert not is_member
+    if world.actor in {"outsider", "staff", "removed_member"}:
+        # A GET changes nothing: no membership, no direct room.
+        assert not Membership.objects.filter(room=world.room, user=world.user).exists()
+        if expected == "own_dm":
+            assert not Room.objects.filter(kind="direct", memberships__user=world.user).exists()
 
 
 def check_history_api(world: World, expected: str) -> None:

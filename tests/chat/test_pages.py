@@ -1,5 +1,8 @@
 """The lobby and chat pages: who sees what, escaping, and a constant number of queries."""
 
+import importlib
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -77,13 +80,36 @@ def test_chat_page_shows_the_latest_50_messages_escaped(client):
     assert "Load older messages" in page
 
 
-def test_opening_a_direct_chat_creates_one_room_per_pair(client):
+def test_opening_a_direct_chat_creates_nothing_until_the_first_message_is_posted(client):
     alice, bob = UserFactory(), UserFactory()
     client.force_login(alice)
-    assert client.get(reverse("chat:direct", args=[bob.username])).status_code == 200
+    url = reverse("chat:direct", args=[bob.username])
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "Start conversation" in page.content.decode()
+    assert not Room.objects.filter(kind=Room.Kind.DIRECT).exists()
+
+    form = {"body": "Hi Bob", "client_id": page.context["client_id"]}
+    response = client.post(url, form)
+    assert response.status_code == 302 and response.url == url
+    client.post(url, form)  # a double submission stores the message once
+    room = Room.objects.get(kind=Room.Kind.DIRECT)
+    assert [m.body for m in room.messages.all()] == ["Hi Bob"]
     client.force_login(bob)
-    assert client.get(reverse("chat:direct", args=[alice.username])).status_code == 200
+    page = client.get(reverse("chat:direct", args=[alice.username]))
+    assert page.context["room"].id == room.id
+    assert "Hi Bob" in page.content.decode()
     assert Room.objects.filter(kind=Room.Kind.DIRECT).count() == 1
+
+
+def test_start_conversation_without_a_message_opens_an_empty_direct_chat(client):
+    alice, bob = UserFactory(), UserFactory()
+    client.force_login(alice)
+    url = reverse("chat:direct", args=[bob.username])
+    assert client.post(url, {"body": "  "}).status_code == 302
+    room = Room.objects.get(kind=Room.Kind.DIRECT)
+    assert not room.messages.exists()
+    assert client.get(url).context["room"].id == room.id
 
 
 def test_direct_room_uniqueness_is_enforced_by_the_database():
@@ -113,12 +139,93 @@ def test_private_room_is_404_for_outsiders_and_staff(client):
         assert "Secret plans" not in client.get(reverse("chat:lobby")).content.decode()
 
 
-def test_opening_a_public_room_joins_it(client):
+def test_a_public_room_page_is_a_read_only_preview_until_join_is_posted(client):
     alice, bob = UserFactory(), UserFactory()
     room = make_room(Room.Kind.PUBLIC, alice, name="General")
+    post(alice, room, "welcome, everyone")
     client.force_login(bob)
-    assert client.get(reverse("chat:room", args=[room.slug])).status_code == 200
+    url = reverse("chat:room", args=[room.slug])
+    page = client.get(url)
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert "welcome, everyone" in body
+    assert reverse("chat:room_join", args=[room.id]) in body
+    assert "data-composer" not in body and "js/chat.js" not in body
+    assert not Membership.objects.filter(room=room, user=bob).exists()
+
+    response = client.post(reverse("chat:room_join", args=[room.id]))
+    assert response.status_code == 302 and response.url == url
     assert Membership.objects.filter(room=room, user=bob).exists()
+    assert "data-composer" in client.get(url).content.decode()
+
+
+def test_a_cross_site_form_cannot_join_a_room_or_start_a_direct_chat():
+    from django.test import Client
+
+    alice, bob = UserFactory(), UserFactory()
+    room = make_room(Room.Kind.PUBLIC, alice, name="General")
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(bob)
+    evil = {"HTTP_ORIGIN": "https://evil.example", "HTTP_REFERER": "https://evil.example/"}
+    assert browser.get(reverse("chat:room", args=[room.slug]), **evil).status_code == 200
+    assert browser.get(reverse("chat:direct", args=[alice.username]), **evil).status_code == 200
+    assert browser.post(reverse("chat:room_join", args=[room.id]), **evil).status_code == 403
+    direct = reverse("chat:direct", args=[alice.username])
+    assert browser.post(direct, {"body": "hi"}, **evil).status_code == 403
+    assert not Membership.objects.filter(room=room, user=bob).exists()
+    assert not Room.objects.filter(kind=Room.Kind.DIRECT).exists()
+
+
+def test_private_room_slugs_are_unguessable_and_never_numbered():
+    alice, bob = UserFactory(), UserFactory()
+    slugs = [
+        services.room_create_private(owner=owner, name="Alice secret").slug
+        for owner in (alice, alice, bob)
+    ]
+    assert len(set(slugs)) == 3
+    for slug in slugs:
+        assert re.fullmatch(r"alice-secret-[0-9a-f]{20}", slug), slug
+    assert services.room_create_private(owner=alice, name="¡!").slug.count("-") == 0
+
+
+def test_an_outsider_gets_the_same_404_whether_a_private_room_exists_or_not(client):
+    alice, carol = UserFactory(), UserFactory()
+    room = services.room_create_private(owner=alice, name="Alice secret")
+    client.force_login(carol)
+    missing_slug = f"alice-secret-{'0' * 20}"
+    missing_id = 2_000_000_000
+
+    def answer(url, slug_or_id, method="get"):
+        response = getattr(client, method)(url)
+        return response.status_code, response.content.decode().replace(str(slug_or_id), "X")
+
+    assert answer(reverse("chat:room", args=[room.slug]), room.slug) == answer(
+        reverse("chat:room", args=[missing_slug]), missing_slug
+    )
+    for name, extra in [
+        ("chat:room_join", []),
+        ("chat:room_leave", []),
+        ("chat:member_invite", []),
+        ("chat:member_remove", [alice.id]),
+    ]:
+        existing = answer(reverse(name, args=[room.id, *extra]), room.id, "post")
+        assert existing == answer(reverse(name, args=[missing_id, *extra]), missing_id, "post")
+        assert existing[0] == 404
+    assert list(room.memberships.values_list("user_id", flat=True)) == [alice.id]
+
+
+def test_the_migration_gives_existing_private_rooms_unguessable_slugs():
+    from django.apps import apps
+
+    alice = UserFactory()
+    old = make_room(Room.Kind.PRIVATE, alice, name="Alice secret")
+    Room.objects.filter(id=old.id).update(slug="alice-secret-2")
+    public = make_room(Room.Kind.PUBLIC, alice, name="General")
+    migration = importlib.import_module("chat.migrations.0004_private_room_slugs")
+    migration.private_slugs_unguessable(apps, None)
+    old.refresh_from_db()
+    assert re.fullmatch(r"alice-secret-[0-9a-f]{20}", old.slug)
+    assert Room.objects.get(id=public.id).slug == public.slug
 
 
 def test_owner_creates_invites_and_removes_in_a_private_room(client):
@@ -201,3 +308,18 @@ def test_inviting_an_unknown_username_says_so_on_the_room_page(client):
     assert response.status_code == 200
     assert "No such user." in response.content.decode()
     assert room.memberships.count() == 1
+
+
+@pytest.mark.parametrize("term", ["a\x00b", "\x00"])
+def test_a_nul_byte_in_the_people_search_is_a_clear_400(client, term):
+    client.force_login(UserFactory())
+    response = client.get(reverse("chat:lobby"), {"q": term})
+    assert response.status_code == 400
+    assert "cannot contain" in response.content.decode()
+
+
+def test_a_nul_byte_in_a_direct_chat_address_is_404(client):
+    UserFactory(username="bob")
+    client.force_login(UserFactory())
+    assert client.get("/chat/dm/bob%00/").status_code == 404
+    assert client.post("/chat/dm/bob%00/", {"body": "hi"}).status_code == 404

@@ -74,3 +74,13 @@ def test_search_page_runs_a_constant_number_of_queries(
 def test_search_needs_a_login(client):
     response = client.get(reverse("chat:search"), {"q": "x"})
     assert response.status_code == 302
+
+
+@pytest.mark.parametrize("term", ["deploy\x00", "\x00", "a\x00b c"])
+def test_a_nul_byte_in_the_search_is_a_clear_400_not_a_server_error(client, term):
+    client.force_login(UserFactory())
+    response = client.get(reverse("chat:search"), {"q": term})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "cannot contain" in page
+    assert 'name="q"' in page
