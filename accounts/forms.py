@@ -3,11 +3,17 @@
 import math
 from collections.abc import Callable
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from django import forms
+from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
+from django.contrib.auth.forms import (
+    AuthenticationForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+)
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
@@ -146,14 +152,22 @@ class ProfileForm(forms.Form):
         ),
     )
     avatar_remove = forms.BooleanField(label="Remove picture", required=False)
+    current_password = forms.CharField(
+        label="Current password",
+        required=False,
+        strip=False,
+        help_text="Needed only to change your email address.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
 
-    def __init__(self, *args, user: User, **kwargs):
+    def __init__(self, *args, user: User, address: str = "", **kwargs):
         kwargs.setdefault(
             "initial",
             {"first_name": user.first_name, "last_name": user.last_name, "email": user.email},
         )
         super().__init__(*args, **kwargs)
         self.user = user
+        self.address = address
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
@@ -168,7 +182,29 @@ class ProfileForm(forms.Form):
                 "avatar_remove",
                 "Choose a new picture or remove the current one, not both.",
             )
+        email = cleaned_data.get("email")
+        if email and User.objects.normalize_email(email) != self.user.email:
+            # Whoever holds the address can reset the password: a stolen session alone must not
+            # be enough to take the account over.
+            try:
+                self._current_password_check(cleaned_data.get("current_password"))
+            except ValidationError as error:
+                self.add_error("current_password", error)
         return cleaned_data
+
+    def _current_password_check(self, password: str | None) -> None:
+        if not password:
+            raise ValidationError(
+                "Enter your current password to change your email address.", code="required"
+            )
+
+        def check() -> None:
+            if not self.user.check_password(password):
+                raise ValidationError(
+                    "That is not your current password.", code="password_incorrect"
+                )
+
+        password_check_throttled(check, username=self.user.get_username(), address=self.address)
 
 
 class TokenCreateForm(forms.Form):
@@ -177,3 +213,22 @@ class TokenCreateForm(forms.Form):
     name = forms.CharField(
         label="Token name", max_length=100, widget=forms.TextInput(attrs={"placeholder": "My bot"})
     )
+
+
+class SignOutEverywhereForm(forms.Form):
+    """Ending every session of the account, and on request its API tokens too."""
+
+    revoke_tokens = forms.BooleanField(
+        label="Also revoke my API tokens",
+        required=False,
+        help_text="Bots and scripts using them are disconnected and need a new token.",
+    )
+
+
+class SiteUrlPasswordResetForm(PasswordResetForm):
+    """Django's reset form; its links point at SITE_URL, never at the Host the request named."""
+
+    def save(self, **kwargs) -> None:
+        site = urlsplit(settings.SITE_URL)
+        kwargs.update(domain_override=site.netloc, use_https=site.scheme == "https")
+        super().save(**kwargs)

@@ -46,6 +46,30 @@ def api_token_revoke(*, user: User, token_id: int) -> bool:
     return bool(updated)
 
 
+@transaction.atomic
+def api_tokens_revoke_all(*, user: User) -> int:
+    """Revoke every live token of the user, void the unused tickets tokens minted and close the
+    sockets they opened; the number of tokens revoked."""
+    from chat import realtime
+
+    token_ids = list(
+        ApiToken.objects.filter(user=user, revoked_at__isnull=True).values_list("id", flat=True)
+    )
+    ApiToken.objects.filter(id__in=token_ids, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    SocketTicket.objects.filter(user=user, token__isnull=False, used_at__isnull=True).delete()
+
+    def close_sockets() -> None:
+        for token_id in token_ids:
+            realtime.sockets_close(
+                user_id=user.id, group=realtime.token_group(token_id), reason="revoked"
+            )
+
+    transaction.on_commit(close_sockets)
+    return len(token_ids)
+
+
 def api_token_authenticate(*, key: str) -> ApiToken | None:
     """The live token for a raw key, with its active user; records when it was last used."""
     if not key.startswith(TOKEN_PREFIX) or len(key) > 100:

@@ -5,7 +5,7 @@ import math
 from html import escape
 
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
@@ -15,12 +15,14 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
-from accounts import services, throttle
+from accounts import services, sessions, throttle
 from accounts.avatars import AvatarRejected
 from accounts.forms import (
     LoginForm,
     ProfileForm,
+    SignOutEverywhereForm,
     SignupForm,
+    SiteUrlPasswordResetForm,
     ThrottledPasswordChangeForm,
     TokenCreateForm,
 )
@@ -56,7 +58,9 @@ def signup(request):
 def profile(request):
     user = request.user
     if request.method == "POST":
-        form = ProfileForm(request.POST, request.FILES, user=user)
+        form = ProfileForm(
+            request.POST, request.FILES, user=user, address=throttle.client_address(request)
+        )
         if form.is_valid() and _profile_save(user, form):
             messages.success(request, "Your profile is saved.")
             return redirect("accounts:profile")
@@ -65,6 +69,7 @@ def profile(request):
     context = {
         "form": form,
         "token_form": TokenCreateForm(),
+        "sign_out_form": SignOutEverywhereForm(),
         "tokens": user.api_tokens.all(),
         "new_key": request.session.pop(NEW_KEY_SESSION_KEY, None),
     }
@@ -111,6 +116,24 @@ def token_revoke(request, token_id: int):
 
 
 @login_required
+@require_POST
+def sign_out_everywhere(request):
+    form = SignOutEverywhereForm(request.POST)
+    revoke_tokens = form.is_valid() and form.cleaned_data["revoke_tokens"]
+    user = request.user
+    if revoke_tokens:
+        services.api_tokens_revoke_all(user=user)
+    sessions.user_sessions_end(user=user, keep_session_key=request.session.session_key or "")
+    logout(request)  # this browser's session last, through Django's own log-out
+    messages.success(
+        request,
+        "You are signed out everywhere"
+        + (", and your API tokens are revoked." if revoke_tokens else "."),
+    )
+    return redirect("accounts:login")
+
+
+@login_required
 @require_safe
 def initials_avatar(request, username: str):
     user = get_object_or_404(User, username=username)
@@ -137,6 +160,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 password_change = PasswordChangeView.as_view()
 password_reset = auth_views.PasswordResetView.as_view(
+    form_class=SiteUrlPasswordResetForm,
     success_url=reverse_lazy("accounts:password_reset_done"),
     subject_template_name="registration/password_reset_subject.txt",
     email_template_name="registration/password_reset_email.txt",

@@ -1,6 +1,6 @@
 """Rooms in the Django admin: staff create and delete public rooms here (through the services,
-so open sockets hear of it). Private and direct rooms are listed, never read or edited: their
-messages are not staff's to see."""
+so open sockets hear of it). Private and direct rooms, memberships and messages are not
+registered or listed at all: who talks to whom, and what they say, is not staff's to see."""
 
 from django.contrib import admin
 
@@ -10,18 +10,17 @@ from chat.models import Room
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "slug", "last_seq", "last_message_at", "created_at")
-    list_filter = ("kind",)
+    list_display = ("name", "slug", "last_seq", "last_message_at", "created_at")
     search_fields = ("name", "slug")
     fields = ("name",)
     actions = ("delete_public_rooms",)
 
+    def get_queryset(self, request):
+        """Public rooms only: a private or direct room's id, name or slug never reaches a page."""
+        return super().get_queryset(request).filter(kind=Room.Kind.PUBLIC)
+
     def has_change_permission(self, request, obj=None):
         return obj is None and super().has_change_permission(request)
-
-    def has_delete_permission(self, request, obj=None):
-        is_public = obj is None or obj.kind == Room.Kind.PUBLIC
-        return is_public and super().has_delete_permission(request, obj)
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -38,5 +37,5 @@ class RoomAdmin(admin.ModelAdmin):
 
     @admin.action(description="Delete the selected public rooms")
     def delete_public_rooms(self, request, queryset):
-        for room in queryset.filter(kind=Room.Kind.PUBLIC):
+        for room in queryset:
             services.room_delete(actor=request.user, room_id=room.id)

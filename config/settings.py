@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -196,6 +197,22 @@ SECURE_HSTS_PRELOAD = SECURE_ENABLED
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# The site's own origin for links in mail (password reset, notices): never the request's Host.
+_first_host = next(iter(ALLOWED_HOSTS), "")
+if DEBUG:
+    _default_site_url = "http://127.0.0.1:8000"
+elif _first_host and "*" not in _first_host and not _first_host.startswith("."):
+    _default_site_url = f"{'https' if SECURE_ENABLED else 'http'}://{_first_host}"
+else:
+    _default_site_url = ""
+SITE_URL = os.environ.get("SITE_URL", _default_site_url).rstrip("/")
+_site = urlsplit(SITE_URL)
+if _site.scheme not in {"http", "https"} or not _site.hostname or _site.path or _site.query:
+    raise ImproperlyConfigured(
+        "SITE_URL must be the site's origin, e.g. https://chat.example.com (set it when DEBUG is "
+        "off and the first ALLOWED_HOSTS entry is not a plain host name)."
+    )
 
 # Chat limits.
 CHAT_MESSAGE_MAX_LENGTH = 4000

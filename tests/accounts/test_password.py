@@ -5,6 +5,7 @@ from django.core import mail
 from django.urls import reverse
 
 from tests.factories import PASSWORD
+from tests.test_settings import manage
 
 
 def test_password_change_sets_the_new_password_and_keeps_the_session(client, user):
@@ -80,3 +81,39 @@ def test_password_reset_for_an_unknown_address_sends_nothing_and_looks_the_same(
     assert response.status_code == 302
     assert response.url == reverse("accounts:password_reset_done")
     assert mail.outbox == []
+
+
+def test_password_reset_link_uses_site_url_and_never_the_requests_host(client, user, settings):
+    settings.SITE_URL = "https://chat.example.com:8443"
+    settings.ALLOWED_HOSTS = ["chat.example.com", "testserver"]
+
+    client.post(
+        reverse("accounts:password_reset"),
+        {"email": user.email},
+        HTTP_HOST="chat.example.com:6666",
+        HTTP_X_FORWARDED_HOST="evil.example.net",
+    )
+
+    [message] = mail.outbox
+    links = re.findall(r"\w+://\S+", message.body)
+    assert links and all(
+        link.startswith("https://chat.example.com:8443/accounts/password/reset/") for link in links
+    )
+    assert "6666" not in message.body and "evil" not in message.body
+
+
+def test_site_url_defaults_to_the_first_allowed_host_in_production_and_must_be_an_origin():
+    production = {
+        "SECRET_KEY": "x7!kq2-production-secret-" + "a9Zb" * 12,
+        "DATABASE_URL": "postgresql://postgres@127.0.0.1/parley",
+        "ALLOWED_HOSTS": "parley.example.com,www.parley.example.com",
+    }
+    show = ("shell", "-c", "from django.conf import settings; print(settings.SITE_URL)")
+
+    derived = manage(*show, **production)
+    assert derived.stdout.splitlines()[-1] == "https://parley.example.com"
+    configured = manage(*show, **production, SITE_URL="https://chat.example.com:8443/")
+    assert configured.stdout.splitlines()[-1] == "https://chat.example.com:8443"
+    for refused in ({"ALLOWED_HOSTS": "*"}, {"SITE_URL": "chat.example.com"}):
+        result = manage(*show, **(production | refused))
+        assert result.returncode != 0 and "SITE_URL must be" in result.stderr

@@ -6,6 +6,7 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
+from accounts.forms import ThrottledPasswordChangeForm
 from tests.factories import PASSWORD
 
 LOGIN = reverse("accounts:login")
@@ -100,3 +101,23 @@ def test_a_reset_by_mail_works_while_locked_out_and_unlocks_the_pair(
 
     assert done.url == reverse("accounts:password_reset_complete")
     assert login.status_code == 302
+
+
+def test_admins_own_password_change_is_the_throttled_one(client, make_user, settings):
+    settings.LOGIN_THROTTLE_LIMIT = 5
+    admin = make_user(is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    admin_page = reverse("admin:password_change")
+    for _ in range(8):
+        client.post(admin_page, {"old_password": "not-it", "new_password1": NEW_PASSWORD})
+
+    response = client.post(
+        admin_page,
+        {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+        follow=True,
+    )
+
+    assert response.redirect_chain[0][0] == PASSWORD_CHANGE
+    assert isinstance(response.context["form"], ThrottledPasswordChangeForm)
+    admin.refresh_from_db()
+    assert admin.check_password(PASSWORD)
