@@ -3,6 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
+from chat.models import Room
 from tests.e2e.conftest import PHONE, user_who_logs_in
 from tests.e2e.pages import (
     ReceivedFrames,
@@ -33,24 +34,29 @@ def test_direct_messages_arrive_live_both_ways_and_survive_a_reload(people):
 
     alice = people.context().new_page()
     log_in(alice, "alice")
-    open_chat(alice, "/chat/dm/bob/")
+    alice.goto("/chat/dm/bob/")
     expect(alice.get_by_role("heading", name="Bob Baker")).to_be_visible()
+    # Nobody has started this chat: Alice's first message does.
+    alice.get_by_label("Message", exact=True).fill("Hi Bob, are you there?")
+    alice.get_by_role("button", name="Start conversation").click()
+    wait_connected(alice)
+    expect_message(alice, "Hi Bob, are you there?")
 
     # Bob reads on a phone.
     bob_page = people.page_for(bob, viewport=PHONE)
     open_chat(bob_page, "/chat/dm/alice/")
     expect(bob_page.get_by_role("heading", name="Alice Archer")).to_be_visible()
-
-    send_with_enter(alice, "Hi Bob, are you there?")
     expect_message(bob_page, "Hi Bob, are you there?")
-    expect(alice.get_by_label("Message", exact=True)).to_have_value("")
 
     send_with_button(bob_page, "Yes! Hello Alice.")
     expect_message(alice, "Yes! Hello Alice.")
+    send_with_enter(alice, "Talk soon.")
+    expect_message(bob_page, "Talk soon.")
+    expect(alice.get_by_label("Message", exact=True)).to_have_value("")
     expect_all_sent(alice)
     expect_all_sent(bob_page)
 
-    conversation = ["Hi Bob, are you there?", "Yes! Hello Alice."]
+    conversation = ["Hi Bob, are you there?", "Yes! Hello Alice.", "Talk soon."]
     assert bodies(alice) == conversation
     assert bodies(bob_page) == conversation
     for page in (alice, bob_page):
@@ -79,13 +85,17 @@ def test_a_third_person_never_sees_a_direct_chat_she_is_not_in(people):
     wait_connected(carol_lobby)
 
     # Carol pastes the address from Alice's browser. A direct chat's address names the other
-    # person, so it opens Carol's own (empty) chat with Bob, never Alice's conversation.
+    # person, so it offers Carol her own chat with Bob (not started: opening it creates nothing),
+    # never Alice's conversation.
     carol_page = people.page_for(carol)
     carol_frames = ReceivedFrames(carol_page)
     response = carol_page.goto(dm_url)
     assert response.status == 200
-    wait_connected(carol_page)
     expect(carol_page.get_by_role("heading", name="Bob Baker")).to_be_visible()
+    expect(carol_page.get_by_text("No conversation with Bob Baker yet.")).to_be_visible()
+    assert not Room.objects.filter(memberships__user=carol).exists()
+    carol_page.get_by_role("button", name="Start conversation").click()
+    wait_connected(carol_page)
     expect(carol_page.get_by_text("No messages yet. Say hello!")).to_be_visible()
     assert carol_page.locator("[data-chat]").get_attribute("data-room-id") != room_id
 

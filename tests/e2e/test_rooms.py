@@ -12,7 +12,6 @@ from tests.e2e.pages import (
     expect_all_sent,
     expect_message,
     messages,
-    open_chat,
     send_with_button,
     send_with_enter,
     wait_connected,
@@ -27,8 +26,12 @@ def test_three_people_in_general_each_see_every_message_once_in_the_same_order(p
     names = ["alice", "bob", "carol"]
     pages = {name: people.page_for(UserFactory(username=name)) for name in names}
     for page in pages.values():
-        open_chat(page, "/chat/r/general/")
+        page.goto("/chat/r/general/")
         expect(page.get_by_role("heading", name="General")).to_be_visible()
+        # Reading a public room joins nobody: each person joins with the button.
+        expect(page.get_by_label("Message", exact=True)).to_have_count(0)
+        page.get_by_role("button", name="Join room").click()
+        wait_connected(page)
 
     # Everyone types at once: three rounds, nobody waiting for the others.
     sent = []
