@@ -1,8 +1,25 @@
+"""Fixtures for every test; live_url starts the production server process for the tests that
+talk to it over the network (browser, plain socket client, API contract).
+
+Each such test gets a fresh database (transaction=True); the server process reads the same test
+database and shares one Redis (with a prefix of its own) as its channel layer."""
+
 import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
+from scripts.dev import ROOT, server_command, wait_for_port
 from tests.factories import UserFactory
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
@@ -48,3 +65,109 @@ def channel_layer(request, settings):
         channel_layers.backends.clear()
         yield request.param
         channel_layers.backends.clear()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url_for_server() -> str:
+    """The URL of the database pytest-django created, for the server process."""
+    db = settings.DATABASES["default"]
+    user = quote(db.get("USER") or "", safe="")
+    password = quote(db.get("PASSWORD") or "", safe="")
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = db.get("HOST") or ""
+    name = quote(db["NAME"], safe="")
+    if host.startswith("/"):  # a Unix socket directory (the embedded PostgreSQL)
+        return f"postgresql://{credentials}/{name}?host={quote(host, safe='/')}"
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgresql://{credentials}{host}{port}/{name}"
+
+
+class LiveServer:
+    """The production server command, run as a child process on a fixed port."""
+
+    def __init__(self, env: dict[str, str], port: int | None = None):
+        self.env = env
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(tempfile.mkstemp(prefix=f"parley-e2e-{self.port}-", suffix=".log")[1])
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                server_command("127.0.0.1", self.port),
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        if not wait_for_port("127.0.0.1", self.port, 30):
+            self.stop()
+            raise RuntimeError(f"the server did not start; its log:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the port is free again before a restart
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) != 0:
+                    return
+            time.sleep(0.1)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture(scope="package")
+def server_env(django_db_setup) -> dict[str, str]:
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    if not redis_url:
+        pytest.fail(
+            "the live-server tests need Redis: set TEST_REDIS_URL (scripts/dev.py test does)"
+        )
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "PYTEST_", "DATABASE_", "REDIS_"))
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DATABASE_URL=database_url_for_server(),
+        REDIS_URL=redis_url,
+        REDIS_PREFIX=f"parley-e2e-{uuid.uuid4().hex[:12]}",
+        DEBUG="1",
+        SECURE="0",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        CHAT_RATE_PER_SECOND="0",
+        MEDIA_ROOT=str(settings.MEDIA_ROOT),
+        LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+@pytest.fixture(scope="package")
+def live_server_process(server_env) -> Iterator[LiveServer]:
+    server = LiveServer(server_env)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_url(live_server_process, transactional_db) -> str:
+    """The server's base URL; the test's data is committed, so the server sees it."""
+    return live_server_process.url
