@@ -5,9 +5,11 @@ from datetime import datetime
 from uuid import UUID
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
+from django.http.multipartparser import MultiPartParserError
 from ninja import Field, NinjaAPI, Path, Query, Schema, Status
-from ninja.errors import ValidationError
-from ninja.security import HttpBearer, django_auth
+from ninja.errors import HttpError, ValidationError
+from ninja.security import HttpBearer, SessionAuth
 
 from accounts import services as account_services
 from accounts.models import ApiToken
@@ -17,6 +19,16 @@ from chat.models import BIGINT_MAX
 from chat.serializers import message_dict, room_dict
 
 Id = Path(..., ge=1, le=BIGINT_MAX)
+
+# What message_body_clean accepts, said so that the document is exact: no NUL, and one character
+# that no regex dialect (nor str.strip) counts as white space or control, so the body is never
+# empty after stripping. Spelled out because \s differs between Python, Rust and JavaScript.
+NOT_BLANK = r"\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+BODY_PATTERN = rf"^[^\u0000]*[^{NOT_BLANK}][^\u0000]*$"
+NO_NUL_PATTERN = r"^[^\u0000]*$"
+
+# The statuses of django-ninja's own HttpErrors: an unparsable body, no credential, no CSRF token.
+HTTP_ERROR_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden"}
 
 
 class BearerToken(HttpBearer):
@@ -29,11 +41,23 @@ class BearerToken(HttpBearer):
         return api_token.user
 
 
+class BrowserSession(SessionAuth):
+    """The signed-in browser session; CSRF is checked only when there is a session to ride, so a
+    request with no credential at all is told 401, not 403."""
+
+    def __call__(self, request):
+        if not request.user.is_authenticated:
+            return None
+        return super().__call__(request)
+
+
+browser_session = BrowserSession()
+
 api = NinjaAPI(
     title="Parley API",
     version="1",
     urls_namespace="api",
-    auth=[BearerToken(), django_auth],
+    auth=[BearerToken(), browser_session],
     docs_url="/docs",
 )
 
@@ -41,6 +65,12 @@ api = NinjaAPI(
 class ErrorOut(Schema):
     code: str
     detail: str
+    retry_after: float | None = Field(None, description="Seconds to wait (429 only).")
+
+
+def errors(*statuses: int) -> dict:
+    """The error answers of an operation, each with the shared {code, detail} body."""
+    return dict.fromkeys(statuses, ErrorOut)
 
 
 class AuthorOut(Schema):
@@ -75,12 +105,14 @@ class HistoryOut(Schema):
 
 
 class MessageIn(Schema):
-    body: str = Field(max_length=settings.CHAT_MESSAGE_MAX_LENGTH * 2)
+    body: str = Field(
+        min_length=1, max_length=settings.CHAT_MESSAGE_MAX_LENGTH, pattern=BODY_PATTERN
+    )
     client_id: UUID
 
 
 class TokenIn(Schema):
-    name: str = Field(max_length=100)
+    name: str = Field(max_length=100, pattern=NO_NUL_PATTERN)
 
 
 class TokenOut(Schema):
@@ -110,18 +142,40 @@ def chat_error(request, error: ChatError):
 @api.exception_handler(ValidationError)
 def validation_error(request, error: ValidationError):
     fields = sorted({".".join(str(p) for p in e["loc"][1:]) for e in error.errors})
-    body = {"code": "bad_request", "detail": f"Invalid or missing: {', '.join(fields)}."}
+    too_long = all(e["type"] == "string_too_long" for e in error.errors)
+    body = {
+        "code": "too_long" if too_long else "bad_request",
+        "detail": f"Invalid or missing: {', '.join(fields)}.",
+    }
     return api.create_response(request, body, status=400)
 
 
-@api.get("/rooms/", response=list[RoomOut], summary="List my rooms")
+@api.exception_handler(HttpError)
+def http_error(request, error: HttpError):
+    """Ninja's own answers (401, CSRF's 403, an unparsable body) in the shared error shape."""
+    code = HTTP_ERROR_CODES.get(error.status_code, "bad_request")
+    body = {"code": code, "detail": str(error)}
+    return api.create_response(request, body, status=error.status_code)
+
+
+def unreadable_request(request, error: Exception):
+    """A body too large or malformed to read (met by the CSRF check too): 400, as Django says."""
+    body = {"code": "bad_request", "detail": "The request cannot be read."}
+    return api.create_response(request, body, status=400)
+
+
+api.add_exception_handler(SuspiciousOperation, unreadable_request)
+api.add_exception_handler(MultiPartParserError, unreadable_request)
+
+
+@api.get("/rooms/", response={200: list[RoomOut], **errors(401)}, summary="List my rooms")
 def rooms(request):
     return [room_dict(room, title=room.title) for room in queries.rooms_for_user(user=request.user)]
 
 
 @api.get(
     "/rooms/{room_id}/messages/",
-    response={200: HistoryOut, 404: ErrorOut},
+    response={200: HistoryOut, **errors(400, 401, 404)},
     summary="A page of a room's history, oldest first",
 )
 def room_messages(
@@ -137,14 +191,7 @@ def room_messages(
 
 @api.post(
     "/rooms/{room_id}/messages/",
-    response={
-        200: MessageOut,
-        201: MessageOut,
-        400: ErrorOut,
-        404: ErrorOut,
-        409: ErrorOut,
-        429: ErrorOut,
-    },
+    response={200: MessageOut, 201: MessageOut, **errors(400, 401, 403, 404, 409, 429)},
     summary="Post a message (idempotent on client_id)",
 )
 def room_message_post(request, payload: MessageIn, room_id: int = Id):
@@ -154,15 +201,20 @@ def room_message_post(request, payload: MessageIn, room_id: int = Id):
     return Status(201 if created else 200, message_dict(message))
 
 
-@api.get("/tokens/", response=list[TokenOut], auth=django_auth, summary="List my API tokens")
+@api.get(
+    "/tokens/",
+    response={200: list[TokenOut], **errors(401)},
+    auth=browser_session,
+    summary="List my API tokens",
+)
 def tokens(request):
     return list(ApiToken.objects.filter(user=request.user))
 
 
 @api.post(
     "/tokens/",
-    response={201: NewTokenOut},
-    auth=django_auth,
+    response={201: NewTokenOut, **errors(400, 401, 403)},
+    auth=browser_session,
     summary="Create an API token (shown once; signed-in browser sessions only)",
 )
 def token_create(request, payload: TokenIn):
@@ -172,8 +224,8 @@ def token_create(request, payload: TokenIn):
 
 @api.delete(
     "/tokens/{token_id}/",
-    response={204: None, 404: ErrorOut},
-    auth=django_auth,
+    response={204: None, **errors(400, 401, 403, 404)},
+    auth=browser_session,
     summary="Revoke a token (signed-in browser sessions only)",
 )
 def token_revoke(request, token_id: int = Id):
@@ -182,7 +234,11 @@ def token_revoke(request, token_id: int = Id):
     return Status(204, None)
 
 
-@api.post("/tickets/", response={201: TicketOut}, summary="A single-use socket ticket (60 s)")
+@api.post(
+    "/tickets/",
+    response={201: TicketOut, **errors(400, 401, 403)},
+    summary="A single-use socket ticket (60 s)",
+)
 def ticket_issue(request):
     api_token = getattr(request, "api_token", None)
     ticket = account_services.socket_ticket_issue(
