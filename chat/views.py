@@ -114,8 +114,8 @@ def _chat_page(request, room: Room, *, joined: bool):
         "invite_form": InviteForm(),
         "me": author_dict(request.user),
     }
-    if history and joined:
-        services.room_mark_read(user=request.user, room_id=room.id, seq=history[-1].seq)
+    # No write here, not even the read marker: a GET changes nothing (a cross-site page can make
+    # one); the page's socket says what was shown.
     return render(request, "chat/room.html", context)
 
 

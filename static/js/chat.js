@@ -286,6 +286,7 @@ function onOpen(hello) {
   syncing = false;
   if (room.last_seq > lastSeq) requestSync();
   for (const clientId of pending.keys()) resend(clientId);
+  if (lastSeq) markRead(); // what the page showed on load: the page view itself marks nothing
 }
 
 const socket = connectChat({

@@ -159,6 +159,15 @@ def test_a_public_room_page_is_a_read_only_preview_until_join_is_posted(client):
     assert "data-composer" in client.get(url).content.decode()
 
 
+def test_opening_a_room_page_leaves_even_the_read_marker_to_the_socket(client):
+    alice, bob = UserFactory(), UserFactory()
+    room = make_room(Room.Kind.PRIVATE, alice, bob)
+    post(alice, room, "unread until Bob's tab says it was shown")
+    client.force_login(bob)
+    assert client.get(reverse("chat:room", args=[room.slug])).status_code == 200
+    assert room.memberships.get(user=bob).last_read_seq == 0
+
+
 def test_a_cross_site_form_cannot_join_a_room_or_start_a_direct_chat():
     from django.test import Client
 

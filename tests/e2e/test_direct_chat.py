@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from chat.models import Room
+from chat.models import Membership, Room
 from tests.e2e.conftest import PHONE, user_who_logs_in
 from tests.e2e.pages import (
     ReceivedFrames,
@@ -47,6 +47,9 @@ def test_direct_messages_arrive_live_both_ways_and_survive_a_reload(people):
     open_chat(bob_page, "/chat/dm/alice/")
     expect(bob_page.get_by_role("heading", name="Alice Archer")).to_be_visible()
     expect_message(bob_page, "Hi Bob, are you there?")
+    # Opening the page marks nothing read; the page's socket reports what it showed (a second on).
+    bob_page.wait_for_timeout(1500)
+    assert Membership.objects.get(user=bob).last_read_seq == 1
 
     send_with_button(bob_page, "Yes! Hello Alice.")
     expect_message(alice, "Yes! Hello Alice.")
