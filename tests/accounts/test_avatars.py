@@ -1,14 +1,17 @@
 import io
 import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from django.urls import reverse
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, ImageFile
 
 from accounts import services
 from accounts.avatars import MAX_UPLOAD_BYTES, AvatarRejected, avatar_thumbnail
-from tests.accounts.images import image_bytes, upload
+from tests.accounts.images import gif_bomb, image_bytes, png_bomb, upload, webp_bomb
 
 PROFILE = reverse("accounts:profile")
 
@@ -144,6 +147,113 @@ def test_decompression_bomb_is_refused_and_old_picture_kept(
     response = post_picture(client, user, image_bytes("PNG", size=(side, side)), "bomb.png")
 
     assert_refused_and_kept(response, user, old_name, "dimensions are too large")
+
+
+@pytest.mark.parametrize(
+    ("bomb", "name", "content_type"),
+    [
+        (png_bomb, "bomb.png", "image/png"),
+        (gif_bomb, "bomb.gif", "image/gif"),
+        (webp_bomb, "bomb.webp", "image/webp"),
+    ],
+    ids=["1-bit PNG", "GIF screen", "lossless WebP"],
+)
+def test_small_file_of_9400_by_9400_pixels_is_refused_and_old_picture_kept(
+    client, user_with_picture, bomb, name, content_type
+):
+    user = user_with_picture
+    old_name = user.avatar.name
+    client.force_login(user)
+    content = bomb()
+    assert len(content) < 12_000
+
+    response = post_picture(client, user, content, name, content_type)
+
+    assert_refused_and_kept(response, user, old_name, "too large (9400 x 9400 pixels)")
+
+
+def test_dimensions_are_checked_before_any_pixel_is_decoded(monkeypatch):
+    decoded = []
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda image: decoded.append(image))
+
+    with pytest.raises(AvatarRejected, match="dimensions are too large"):
+        avatar_thumbnail(upload(png_bomb(), "bomb.png"))
+
+    assert decoded == []
+
+
+def test_pixel_limit_is_a_setting_and_a_picture_at_the_limit_is_accepted(settings):
+    settings.IMAGE_MAX_PIXELS = 300 * 200
+
+    at_limit = Image.open(io.BytesIO(avatar_thumbnail(upload(image_bytes("PNG", (300, 200))))))
+    with pytest.raises(AvatarRejected, match="dimensions are too large"):
+        avatar_thumbnail(upload(image_bytes("PNG", (301, 200))))
+
+    assert at_limit.size == (256, 256)
+
+
+def test_webp_may_have_a_quarter_of_the_pixels_as_libwebp_holds_three_more_copies(settings):
+    settings.IMAGE_MAX_PIXELS = 400 * 400
+
+    at_limit = Image.open(io.BytesIO(avatar_thumbnail(upload(webp_bomb(200), "p.webp"))))
+    refusal = "WEBP picture may have at most 40,000 pixels, such as 200 x 200"
+    with pytest.raises(AvatarRejected, match=refusal):
+        avatar_thumbnail(upload(webp_bomb(201), "p.webp"))
+
+    assert at_limit.size == (256, 256)
+
+
+def test_progressive_jpeg_may_have_half_the_pixels_as_libjpeg_holds_its_coefficients(settings):
+    settings.IMAGE_MAX_PIXELS = 400 * 400
+    square = {"size": (300, 300), "subsampling": 0}
+
+    baseline = avatar_thumbnail(upload(image_bytes("JPEG", **square)))
+    with pytest.raises(AvatarRejected, match="dimensions are too large"):
+        avatar_thumbnail(upload(image_bytes("JPEG", progressive=True, **square)))
+
+    assert Image.open(io.BytesIO(baseline)).size == (256, 256)
+
+
+def test_large_picture_is_reduced_upright_and_flattened(settings):
+    """A 2400x1200 PNG (reduced strip by strip before scaling), rotated by its EXIF orientation."""
+    image = Image.new("RGBA", (2400, 1200), "blue")
+    image.paste("red", (0, 0, 1200, 1200))
+    image.paste((0, 0, 0, 0), (1150, 1100, 1250, 1200))  # transparent at the bottom centre
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", exif=exif)
+
+    thumbnail = Image.open(io.BytesIO(avatar_thumbnail(upload(buffer.getvalue(), "big.png"))))
+
+    assert thumbnail.size == (256, 256)
+    top, bottom = thumbnail.getpixel((128, 20)), thumbnail.getpixel((128, 235))
+    assert top[0] > 200 and top[2] < 60, "the red half belongs on top once rotated upright"
+    assert bottom[2] > 200 and bottom[0] < 60
+    assert all(channel > 230 for channel in thumbnail.getpixel((3, 128))), "transparent is white"
+
+
+def test_at_most_the_configured_number_of_pictures_are_decoded_at_once(settings, monkeypatch):
+    lock, decoding, most = threading.Lock(), [0], [0]
+    real_load = ImageFile.ImageFile.load
+
+    def slow_load(image):
+        with lock:
+            decoding[0] += 1
+            most[0] = max(most[0], decoding[0])
+        time.sleep(0.2)
+        with lock:
+            decoding[0] -= 1
+        return real_load(image)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", slow_load)
+    with ThreadPoolExecutor(5) as pool:
+        thumbnails = list(
+            pool.map(lambda _: avatar_thumbnail(upload(image_bytes("PNG"), "p.png")), range(5))
+        )
+
+    assert len(thumbnails) == 5
+    assert most[0] == settings.IMAGE_DECODE_CONCURRENCY == 2
 
 
 def test_other_formats_pillow_knows_are_refused():
