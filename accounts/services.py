@@ -4,16 +4,14 @@ import hashlib
 import secrets
 import uuid
 from datetime import timedelta
-from importlib import import_module
 
 from django.conf import settings
-from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare
 
 from accounts import avatars
+from accounts.credentials import session_signs_in
 from accounts.models import ApiToken, SocketTicket, User
 
 TOKEN_PREFIX = "plt_"  # noqa: S105
@@ -41,7 +39,9 @@ def api_token_revoke(*, user: User, token_id: int) -> bool:
     )
     if updated:
         transaction.on_commit(
-            lambda: realtime.sockets_close(group=realtime.token_group(token_id), reason="revoked")
+            lambda: realtime.sockets_close(
+                user_id=user.id, group=realtime.token_group(token_id), reason="revoked"
+            )
         )
     return bool(updated)
 
@@ -115,17 +115,11 @@ def socket_ticket_redeem(*, key) -> SocketTicket | None:
     ticket = SocketTicket.objects.select_related("user", "token").get(key_hash=_hash(key))
     if not ticket.user.is_active or (ticket.token and ticket.token.revoked_at):
         return None
-    if ticket.session_key and not _session_signs_in(ticket.session_key, ticket.user):
+    if ticket.session_key and not session_signs_in(
+        session_key=ticket.session_key, user=ticket.user
+    ):
         return None  # that session logged out, or the password changed, since
     return ticket
-
-
-def _session_signs_in(session_key: str, user: User) -> bool:
-    """True while the session still authenticates `user` (as Django's own check does)."""
-    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    return session.get(SESSION_KEY) == str(user.pk) and constant_time_compare(
-        session.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()
-    )
 
 
 def user_signup(*, username: str, email: str, password: str) -> User:

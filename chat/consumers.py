@@ -5,24 +5,54 @@ a service or query; identity comes from the scope (or a ticket), never from a fr
 
 import asyncio
 import json
+import logging
 import uuid
 
+from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from accounts.credentials import Credential, credentials_valid
 from accounts.services import socket_ticket_redeem
-from chat import presence, queries, realtime, services
-from chat.errors import BadRequest, ChatError, NotFound
+from chat import presence, queries, ratelimit, realtime, services, sockets
+from chat.errors import BadRequest, ChatError, NotFound, RateLimited
 from chat.models import BIGINT_MAX
 from chat.serializers import message_dict, room_dict
 
+logger = logging.getLogger(__name__)
+
 CLOSE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN = 1013
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_AUTH_TIMEOUT = 4408
 CLOSE_TOO_MANY = 4429
+
+
+# Frames are flat objects; deeper nesting than this is refused before anything walks it.
+FRAME_MAX_DEPTH = 4
+# Stands for a revocation marker that could not be read: never equal to one that was.
+_UNKNOWN = object()
+
+
+def _parse(text: str):
+    """The frame's JSON value, or None when it is not JSON or is nested too deeply."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if _depth_within(value, FRAME_MAX_DEPTH) else None
+
+
+def _depth_within(value, limit: int) -> bool:
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, list):
+        return True
+    return limit > 0 and all(_depth_within(item, limit - 1) for item in value)
 
 
 def _id(frame: dict, field: str) -> int:
@@ -64,9 +94,25 @@ def _client_id(frame: dict) -> uuid.UUID:
 
 class ChatConsumer(AsyncWebsocketConsumer):
     user = None
+    credential: Credential | None = None
     rooms: set[int]
     groups_joined: list[str]
     auth_timer = None
+    marker = _UNKNOWN  # the user's revocation marker when the credential was last checked
+    counted = False  # in the user's socket count
+    sending = False  # a send to the client is in progress
+    closing = False
+    revoked = False
+
+    @property
+    def socket_id(self) -> str:
+        return self.channel_name
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.release()
 
     async def connect(self):
         self.rooms = set()
@@ -76,15 +122,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if auth["method"] == "bad_origin":
             await self.close(code=CLOSE_FORBIDDEN)
         elif auth["method"] in {"session", "token"}:
-            if not self.scope["user"].is_authenticated:
+            user = self.scope["user"]
+            if not user.is_authenticated:
                 await self.close(code=CLOSE_UNAUTHENTICATED)
                 return
             session = self.scope.get("session")
-            await self.start(
-                self.scope["user"],
-                session_key=session.session_key if session else "",
+            credential = Credential(
+                user_id=user.id,
+                session_key=(session.session_key or "") if session else "",
                 token_id=auth.get("token_id"),
             )
+            await self.start(user, credential)
         elif auth["method"] == "none":
             self.auth_timer = asyncio.get_running_loop().call_later(
                 settings.CHAT_AUTH_TIMEOUT, lambda: asyncio.ensure_future(self.auth_timeout())
@@ -95,19 +143,47 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message):
         """Channels' dispatch, without its hop to the database thread before every event: each
         database call here goes through database_sync_to_async, which closes stale connections
-        itself, so live deliveries never queue behind database work."""
+        itself, so live deliveries never queue behind database work. An event handler's failure
+        is logged, and the socket lives."""
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        try:
+            await handler(message)
+        except StopConsumer:
+            raise
+        except Exception:
+            if message["type"].startswith("websocket."):
+                raise
+            logger.exception("socket event %s failed", message["type"])
 
     async def auth_timeout(self):
         if self.user is None:
             await self.close(code=CLOSE_AUTH_TIMEOUT)
 
-    async def start(self, user, *, session_key: str, token_id: int | None):
-        """Subscribe an authenticated socket to its revocation groups and rooms; say hello."""
-        if not await database_sync_to_async(presence.socket_open)(user_id=user.id):
+    async def start(self, user, credential: Credential):
+        """Admit an authenticated socket: subscribe it to its revocation groups first, then check
+        the credential, so that no revocation can fall unheard between check and subscription;
+        then count it, subscribe its rooms and say hello."""
+        self.credential = credential
+        revocation = [realtime.user_group(user.id)]
+        if credential.session_key:
+            revocation.append(realtime.session_group(credential.session_key))
+        if credential.token_id:
+            revocation.append(realtime.token_group(credential.token_id))
+        try:
+            for group in revocation:
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.groups_joined.append(group)
+            admitted, rooms = await database_sync_to_async(self._admit)(user)
+        except Exception:
+            logger.exception("could not admit a socket")
+            await self.close(code=CLOSE_TRY_AGAIN)
+            return
+        if admitted == "unauthenticated":
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if admitted == "too_many":
             await self.send_json(
                 {
                     "type": "error",
@@ -118,17 +194,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_TOO_MANY)
             return
         self.user = user
-        groups = [realtime.user_group(user.id)]
-        if session_key:
-            groups.append(realtime.session_group(session_key))
-        if token_id:
-            groups.append(realtime.token_group(token_id))
-        rooms = await database_sync_to_async(queries.rooms_for_user)(user=user)
-        groups += [realtime.room_group(room.id) for room in rooms]
-        for group in groups:
-            await self.channel_layer.group_add(group, self.channel_name)
-        self.groups_joined = groups
+        for room in rooms:
+            await self.channel_layer.group_add(realtime.room_group(room.id), self.channel_name)
+            self.groups_joined.append(realtime.room_group(room.id))
         self.rooms = {room.id for room in rooms}
+        sockets.registry().add(self)
         await self.send_json(
             {
                 "type": "hello",
@@ -141,18 +211,115 @@ class ChatConsumer(AsyncWebsocketConsumer):
             }
         )
 
-    async def disconnect(self, code):
+    def _admit(self, user):
+        self.marker = _read_marker(user.id)
+        if not credentials_valid([self.credential]):
+            return "unauthenticated", []
+        if not presence.socket_open(user_id=user.id, socket_id=self.socket_id):
+            return "too_many", []
+        self.counted = True
+        return "admitted", queries.rooms_for_user(user=user)
+
+    async def release(self):
+        """Leave every group and the socket count, however the consumer ended."""
+        self.closing = True
         if self.auth_timer is not None:
             self.auth_timer.cancel()
-        for group in self.groups_joined:
+        sockets.registry().discard(self)
+        try:
+            for group in self.groups_joined:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            if self.counted:
+                await database_sync_to_async(presence.socket_close)(
+                    user_id=self.user.id, socket_id=self.socket_id
+                )
+        except Exception:  # the layer or Redis is down: groups and counts expire by themselves
+            logger.exception("could not release a closed socket")
+
+    async def recheck(self) -> bool:
+        """Before each frame: is the credential still good? A changed revocation marker means
+        something of the user's was revoked, so the credential and rooms are checked in full.
+        False (and the socket closing) when it was revoked."""
+        marker = await sync_to_async(_read_marker, thread_sensitive=False)(self.user.id)
+        if marker is not _UNKNOWN and marker == self.marker:
+            return True
+        valid, rooms = await database_sync_to_async(self._check_in_full)()
+        if not valid:
+            await self.revoke()
+            return False
+        self.marker = marker
+        if self.rooms - rooms:
+            await self.rooms_lost(self.rooms - rooms)
+        return True
+
+    def _check_in_full(self) -> tuple[bool, set[int]]:
+        if not credentials_valid([self.credential]):
+            return False, set()
+        return True, queries.room_ids_for_users(user_ids={self.user.id})[self.user.id]
+
+    async def revoke(self):
+        """The credential no longer holds: say so and close, at once or, when a send to a client
+        that is not reading is in progress, as soon as it ends (or times out)."""
+        self.revoked = True
+        if not self.sending:
+            await self._close_revoked()
+
+    async def _close_revoked(self):
+        if self.closing:
+            return
+        error = {
+            "type": "error",
+            "code": "unauthenticated",
+            "detail": "Your session ended; sign in again.",
+        }
+        await self._send_now(json.dumps(error))
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def rooms_lost(self, room_ids: set[int]):
+        """Stop the stream of rooms the user no longer belongs to, and say so."""
+        for room_id in room_ids & self.rooms:
+            group = realtime.room_group(room_id)
+            self.rooms.discard(room_id)
+            if group in self.groups_joined:
+                self.groups_joined.remove(group)
             await self.channel_layer.group_discard(group, self.channel_name)
-        if self.user is not None:
-            await database_sync_to_async(presence.socket_close)(user_id=self.user.id)
+            await self.send_json({"type": "room.removed", "room": room_id})
+
+    async def close(self, code=None, reason=None):
+        if self.closing:
+            return
+        self.closing = True
+        await super().close(code=code, reason=reason)
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        await self._send_now(text_data)
+        if self.revoked:
+            await self._close_revoked()
+
+    async def _send_now(self, text: str):
+        """Send a frame, unless the socket is closing. A client that reads nothing for
+        CHAT_SEND_TIMEOUT seconds is closed (1013: try again), so it cannot hold the server's
+        events for it back forever."""
+        if self.closing:
+            return
+        self.sending = True
+        try:
+            async with asyncio.timeout(settings.CHAT_SEND_TIMEOUT):
+                await super().send(text_data=text)
+        except TimeoutError:
+            self.sending = False
+            await self.close(code=CLOSE_TRY_AGAIN)
+        except OSError:  # the client went away mid-send; its disconnect event follows
+            self.closing = True
+        finally:
+            self.sending = False
 
     async def send_json(self, content: dict):
         await self.send(text_data=json.dumps(content))
 
     async def receive(self, text_data=None, bytes_data=None):
+        if self.closing:
+            return
         if bytes_data is not None:
             if len(bytes_data) > settings.CHAT_FRAME_MAX_BYTES:
                 await self.close(code=CLOSE_TOO_BIG)
@@ -165,24 +332,40 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if len(text_data) * 4 > limit and len(text_data.encode()) > limit:
             await self.close(code=CLOSE_TOO_BIG)
             return
-        try:
-            frame = json.loads(text_data)
-        except ValueError:
-            frame = None
+        frame = _parse(text_data)
         if self.user is None:
             await self.authenticate(frame)
             return
         try:
-            if not isinstance(frame, dict):
-                raise BadRequest("A frame is a JSON object with a 'type'.")
-            handler = (
-                self.handlers.get(frame.get("type")) if isinstance(frame.get("type"), str) else None
-            )
-            if handler is None:
-                raise BadRequest("Unknown frame type.")
-            await handler(self, frame)
+            await self.handle(frame)
         except ChatError as error:
             await self.send_json(error.as_frame())
+        except Exception:
+            logger.exception("socket frame failed")
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": "internal",
+                    "detail": "Something went wrong on the server; try again.",
+                }
+            )
+
+    async def handle(self, frame):
+        """Check the frame's shape, the user's budget for its type and the credential; run it."""
+        if not isinstance(frame, dict):
+            raise BadRequest(
+                f"A frame is a JSON object with a 'type', nested at most {FRAME_MAX_DEPTH} deep."
+            )
+        frame_type = frame.get("type")
+        handler = self.handlers.get(frame_type) if isinstance(frame_type, str) else None
+        if handler is None:
+            raise BadRequest("Unknown frame type.")
+        if not await self.recheck():
+            return
+        wait = ratelimit.take_frame(user_id=self.user.id, frame_type=frame_type)
+        if wait:
+            raise RateLimited("Too many frames; slow down.", retry_after=round(wait, 3))
+        await handler(self, frame)
 
     async def authenticate(self, frame):
         """A socket without credentials must send {"type": "auth", "ticket": ...} first."""
@@ -194,7 +377,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.auth_timer.cancel()
-        await self.start(ticket.user, session_key=ticket.session_key, token_id=ticket.token_id)
+        credential = Credential(
+            user_id=ticket.user_id, session_key=ticket.session_key, token_id=ticket.token_id
+        )
+        await self.start(ticket.user, credential)
 
     # Frames from the client. Each names its room and is authorised against membership now.
 
@@ -334,19 +520,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         if await database_sync_to_async(queries.is_member)(user=self.user, room_id=room_id):
             return  # stale event: the user is a member again
-        group = realtime.room_group(room_id)
-        await self.channel_layer.group_discard(group, self.channel_name)
-        self.rooms.discard(room_id)
-        if group in self.groups_joined:
-            self.groups_joined.remove(group)
-        await self.send_json({"type": "room.removed", "room": room_id})
+        await self.rooms_lost({room_id})
 
     async def auth_revoked(self, event):
-        await self.send_json(
-            {
-                "type": "error",
-                "code": "unauthenticated",
-                "detail": "Your session ended; sign in again.",
-            }
-        )
-        await self.close(code=CLOSE_UNAUTHENTICATED)
+        await self.revoke()
+
+
+def _read_marker(user_id: int):
+    """The user's revocation marker, or _UNKNOWN when the store cannot be read (so the caller
+    checks in full)."""
+    try:
+        return realtime.revocation_marker(user_id=user_id)
+    except Exception:
+        logger.warning("revocation marker unreadable; checking sockets in full", exc_info=True)
+        return _UNKNOWN

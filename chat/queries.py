@@ -74,6 +74,15 @@ def is_member(*, user, room_id: int) -> bool:
     return Membership.objects.filter(room_id=room_id, user=user).exists()
 
 
+def room_ids_for_users(*, user_ids: set[int]) -> dict[int, set[int]]:
+    """The ids of each user's rooms now, in one query."""
+    rooms: dict[int, set[int]] = {user_id: set() for user_id in user_ids}
+    memberships = Membership.objects.filter(user_id__in=user_ids).values_list("user_id", "room_id")
+    for user_id, room_id in memberships:
+        rooms[user_id].add(room_id)
+    return rooms
+
+
 def rooms_for_user(*, user, room_id: int | None = None) -> list[Room]:
     """The user's rooms (or just `room_id`), most recently active first, each with `title`,
     `partner` (for a direct room), `last_body`, `last_author_name` and `unread`; a fixed number of

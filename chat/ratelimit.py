@@ -1,10 +1,14 @@
-"""A per-user token bucket for posting, shared by every process through Redis when configured."""
+"""Token buckets: one per user for posting, shared by every process through Redis when
+configured, and a budget per user and frame type for every other socket frame, kept in the
+process (cheap; with the per-user socket cap it bounds what one user can ask of a process)."""
 
 import threading
 import time
 from functools import cache
 
 from django.conf import settings
+
+from chat.redis_client import redis_client, redis_key
 
 # KEYS[1] bucket; ARGV: rate per second, burst, now (ms). Returns ms to wait, 0 when taken.
 _TAKE = """
@@ -23,18 +27,22 @@ return wait
 
 @cache
 def _redis_script():
-    import redis
-
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    return client.register_script(_TAKE)
+    return redis_client().register_script(_TAKE)
 
 
 _local_lock = threading.Lock()
 _local_buckets: dict[str, tuple[float, float]] = {}
+# Past this many buckets, those untouched for IDLE seconds (full again by then, whatever their
+# budget) are dropped, so a long-running process does not keep one per user it ever saw.
+_LOCAL_BUCKETS_MAX = 20_000
+_IDLE = 60
 
 
 def _take_local(key: str, rate: float, burst: int, now: float) -> float:
     with _local_lock:
+        if len(_local_buckets) > _LOCAL_BUCKETS_MAX:
+            for stale in [k for k, (_, at) in _local_buckets.items() if now - at > _IDLE]:
+                del _local_buckets[stale]
         tokens, at = _local_buckets.get(key, (burst, now))
         tokens = min(burst, tokens + (now - at) * rate)
         wait = 0.0
@@ -46,15 +54,37 @@ def _take_local(key: str, rate: float, burst: int, now: float) -> float:
         return wait
 
 
+# Frames per second and burst for each socket frame type but `send` (which takes from the shared
+# posting bucket). A reconnect syncs every room with a gap, hence sync's large burst.
+FRAME_BUDGETS = {
+    "typing": (2, 6),
+    "history": (5, 30),
+    "sync": (20, 200),
+    "read": (10, 60),
+    "edit": (2, 10),
+    "delete": (2, 10),
+    "ping": (2, 10),
+}
+
+
+def take_frame(*, user_id: int, frame_type: str) -> float:
+    """Take one frame of `frame_type` from the user's budget in this process: 0 when allowed,
+    else seconds to wait. Off, like posting limits, when CHAT_RATE_PER_SECOND is 0."""
+    budget = FRAME_BUDGETS.get(frame_type)
+    if budget is None or settings.CHAT_RATE_PER_SECOND <= 0:
+        return 0.0
+    rate, burst = budget
+    return _take_local(f"frame:{frame_type}:{user_id}", rate, burst, time.monotonic())
+
+
 def take(key: str) -> float:
     """Take one token from the bucket `key`: 0 when allowed, else seconds to wait."""
     rate, burst = settings.CHAT_RATE_PER_SECOND, settings.CHAT_RATE_BURST
     if rate <= 0:
         return 0.0
     if settings.REDIS_URL:
-        prefix = settings.CACHES["default"].get("KEY_PREFIX", "parley")
         wait_ms = _redis_script()(
-            keys=[f"{prefix}:rate:{key}"], args=[rate, burst, int(time.time() * 1000)]
+            keys=[redis_key(f"rate:{key}")], args=[rate, burst, int(time.time() * 1000)]
         )
         return wait_ms / 1000
     return _take_local(key, rate, burst, time.monotonic())

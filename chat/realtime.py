@@ -1,9 +1,18 @@
-"""Group names and the events the server pushes to open sockets (from sync code)."""
+"""Group names and the events the server pushes to open sockets (from sync code), and the
+revocation marker every socket frame checks."""
 
 import json
+import logging
+import secrets
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
+
+# How long a revocation marker is kept; a socket that finds it gone re-checks in full.
+MARKER_TTL = 7 * 24 * 60 * 60
 
 
 def room_group(room_id: int) -> str:
@@ -48,6 +57,7 @@ def room_added(*, user_id: int, room_id: int) -> None:
 
 def room_removed(*, user_id: int, room_id: int) -> None:
     """Tell the user's sockets to drop a room they no longer belong to."""
+    revocation_mark(user_id=user_id)
     _group_send(user_group(user_id), {"type": "room.removed", "room": room_id})
 
 
@@ -55,6 +65,27 @@ def room_deleted(*, room_id: int) -> None:
     _group_send(room_group(room_id), {"type": "room.removed", "room": room_id})
 
 
-def sockets_close(*, group: str, reason: str) -> None:
-    """Close every socket in a user, session or token group (revoked credentials)."""
+def _marker_key(user_id: int) -> str:
+    return f"revoked:{user_id}"
+
+
+def revocation_marker(*, user_id: int) -> str | None:
+    """A value that changes whenever one of the user's credentials or memberships is revoked
+    (None when none was, lately); a socket compares it on every frame."""
+    return cache.get(_marker_key(user_id))
+
+
+def revocation_mark(*, user_id: int) -> None:
+    """Change the user's marker, so each of their sockets re-checks in full at its next frame.
+    A fresh random value, never a counter: a counter restarting with Redis could repeat one."""
+    try:
+        cache.set(_marker_key(user_id), secrets.token_hex(8), MARKER_TTL)
+    except Exception:  # the backstop re-checks every socket within CHAT_REVALIDATE_SECONDS
+        logger.exception("could not store the revocation marker of user %s", user_id)
+
+
+def sockets_close(*, user_id: int, group: str, reason: str) -> None:
+    """Close every socket in a user, session or token group (revoked credentials). The marker
+    comes first: a socket that misses the event still finds the marker at its next frame."""
+    revocation_mark(user_id=user_id)
     _group_send(group, {"type": "auth.revoked", "reason": reason})

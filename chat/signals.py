@@ -1,5 +1,8 @@
 """Revocation: when a credential stops being valid, the sockets it opened close at once."""
 
+from importlib import import_module
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
@@ -13,12 +16,16 @@ User = get_user_model()
 
 @receiver(user_logged_out)
 def close_session_sockets(sender, request, user, **kwargs):
-    """Logging out closes the sockets of that session (and the tickets it issued)."""
+    """Logging out closes the sockets of that session (and the tickets it issued). Django sends
+    this signal before it deletes the session, so the session is deleted here first: a socket
+    that checks it from now on finds it gone, and one that checked it before hears the event."""
     session_key = request.session.session_key if request is not None else None
-    if session_key:
+    if session_key and user is not None:
+        import_module(settings.SESSION_ENGINE).SessionStore(session_key).delete()
+        user_id = user.id
         transaction.on_commit(
             lambda: realtime.sockets_close(
-                group=realtime.session_group(session_key), reason="logged_out"
+                user_id=user_id, group=realtime.session_group(session_key), reason="logged_out"
             )
         )
 
@@ -30,7 +37,9 @@ def close_sockets_on_password_change_or_deactivation(sender, instance, created, 
     if not created and (password_changed or not instance.is_active):
         user_id = instance.id
         transaction.on_commit(
-            lambda: realtime.sockets_close(group=realtime.user_group(user_id), reason="revoked")
+            lambda: realtime.sockets_close(
+                user_id=user_id, group=realtime.user_group(user_id), reason="revoked"
+            )
         )
 
 
@@ -38,5 +47,7 @@ def close_sockets_on_password_change_or_deactivation(sender, instance, created, 
 def close_sockets_on_delete(sender, instance, **kwargs):
     user_id = instance.id
     transaction.on_commit(
-        lambda: realtime.sockets_close(group=realtime.user_group(user_id), reason="revoked")
+        lambda: realtime.sockets_close(
+            user_id=user_id, group=realtime.user_group(user_id), reason="revoked"
+        )
     )

@@ -224,6 +224,13 @@ CHAT_FRAME_MAX_BYTES = 64 * 1024
 CHAT_RATE_PER_SECOND = float(os.environ.get("CHAT_RATE_PER_SECOND", "5"))
 CHAT_RATE_BURST = int(os.environ.get("CHAT_RATE_BURST", "20"))
 CHAT_MAX_SOCKETS_PER_USER = int(os.environ.get("CHAT_MAX_SOCKETS_PER_USER", "20"))
+# Each process re-checks every open socket's credential and rooms this often (the backstop for a
+# revocation event that was dropped), and renews its sockets' entries in the per-user count,
+# which expire CHAT_SOCKET_TTL seconds after their process stops renewing them.
+CHAT_REVALIDATE_SECONDS = float(os.environ.get("CHAT_REVALIDATE_SECONDS", "10"))
+CHAT_SOCKET_TTL = float(os.environ.get("CHAT_SOCKET_TTL", "45"))
+# A client that reads nothing for this long while the server has a frame for it is closed (1013).
+CHAT_SEND_TIMEOUT = float(os.environ.get("CHAT_SEND_TIMEOUT", "10"))
 CHAT_TICKET_TTL = 60
 CHAT_AUTH_TIMEOUT = 5
 

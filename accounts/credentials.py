@@ -1,0 +1,76 @@
+"""Is the credential behind a long-lived connection still good? One socket at a time (on connect
+and after a revocation marker changed) or many at once (each process's periodic backstop)."""
+
+from dataclasses import dataclass
+from importlib import import_module
+
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.models import Session
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+
+from accounts.models import ApiToken, User
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What opened a socket: a session (cookie, or the session that issued its ticket) and/or an
+    API token (bearer, or the token that minted its ticket)."""
+
+    user_id: int
+    session_key: str = ""
+    token_id: int | None = None
+
+
+def _session_signs_in(data: dict, user: User) -> bool:
+    """True while decoded session data still authenticates `user` (as Django's own check does:
+    the password-derived hash rotates on a password change)."""
+    return data.get(SESSION_KEY) == str(user.pk) and constant_time_compare(
+        data.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()
+    )
+
+
+def session_signs_in(*, session_key: str, user: User) -> bool:
+    """True while the session `session_key` still authenticates `user`."""
+    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    return _session_signs_in(session.load(), user)
+
+
+def credentials_valid(credentials: list[Credential]) -> set[Credential]:
+    """The credentials that still hold: active user, live session, unrevoked token. A fixed
+    number of queries however many credentials are asked about."""
+    if not credentials:
+        return set()
+    users = User.objects.only("id", "password", "is_active").in_bulk(
+        {c.user_id for c in credentials}
+    )
+    token_ids = {c.token_id for c in credentials if c.token_id}
+    live_tokens = set(
+        ApiToken.objects.filter(id__in=token_ids, revoked_at__isnull=True).values_list(
+            "id", flat=True
+        )
+    )
+    sessions = _live_sessions({c.session_key for c in credentials if c.session_key})
+    valid = set()
+    for credential in credentials:
+        user = users.get(credential.user_id)
+        if user is None or not user.is_active:
+            continue
+        if credential.token_id and credential.token_id not in live_tokens:
+            continue
+        if credential.session_key and not _session_signs_in(
+            sessions.get(credential.session_key, {}), user
+        ):
+            continue
+        valid.add(credential)
+    return valid
+
+
+def _live_sessions(keys: set[str]) -> dict[str, dict]:
+    """Decoded data of the unexpired sessions among `keys` (sessions live in the database)."""
+    if not keys:
+        return {}
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
+    rows = Session.objects.filter(session_key__in=keys, expire_date__gt=timezone.now())
+    return {row.session_key: store.decode(row.session_data) for row in rows}

@@ -1,0 +1,19 @@
+"""The one Redis client of a process for Parley's own keys (rate limits, socket counts); the
+channel layer and the cache keep their own connections."""
+
+from functools import cache
+
+from django.conf import settings
+
+
+@cache
+def redis_client():
+    """A client for REDIS_URL (a pool underneath: safe from any thread)."""
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL, health_check_interval=30)
+
+
+def redis_key(name: str) -> str:
+    """`name` under the deployment's key prefix (the cache's), so deployments can share a Redis."""
+    return f"{settings.CACHES['default'].get('KEY_PREFIX', 'parley')}:{name}"

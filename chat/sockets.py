@@ -1,0 +1,93 @@
+"""This process's open sockets, and the backstop that re-checks them all.
+
+Revocation reaches a socket three ways: the channel-layer event (at once, but it can be dropped
+or raced), the revocation marker checked on every frame (for a socket that talks), and this
+backstop, which every CHAT_REVALIDATE_SECONDS re-checks every open socket's credential and rooms
+in a few batched queries and renews their socket-count entries. So a socket that sends nothing
+and missed its event still loses its stream within that interval."""
+
+import asyncio
+import logging
+from typing import Protocol
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from accounts.credentials import Credential, credentials_valid
+from chat import presence, queries
+
+logger = logging.getLogger(__name__)
+
+
+class Socket(Protocol):
+    socket_id: str
+    credential: Credential
+    rooms: set[int]
+
+    async def revoke(self) -> None: ...
+
+    async def rooms_lost(self, room_ids: set[int]) -> None: ...
+
+
+class Registry:
+    """The open sockets of one event loop, and the backstop task that runs while there are any."""
+
+    def __init__(self):
+        self.sockets: set[Socket] = set()
+        self.task: asyncio.Task | None = None
+
+    def add(self, socket: Socket) -> None:
+        self.sockets.add(socket)
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def discard(self, socket: Socket) -> None:
+        self.sockets.discard(socket)
+
+    async def _run(self) -> None:
+        while self.sockets:
+            await asyncio.sleep(settings.CHAT_REVALIDATE_SECONDS)
+            try:
+                await self.sweep()
+            except Exception:  # a database or Redis fault: try again at the next interval
+                logger.exception("socket backstop sweep failed")
+
+    async def sweep(self) -> None:
+        """Re-check every open socket now: close the revoked, drop lost rooms, renew counts."""
+        sockets = list(self.sockets)
+        if not sockets:
+            return
+        rooms_before = {socket: set(socket.rooms) for socket in sockets}
+        valid, rooms = await database_sync_to_async(_check)(sockets)
+        for socket in sockets:
+            if socket not in self.sockets:
+                continue  # closed meanwhile
+            if socket.credential not in valid:
+                await socket.revoke()
+                continue
+            lost = rooms_before[socket] - rooms.get(socket.credential.user_id, set())
+            if lost:
+                await socket.rooms_lost(lost)
+
+
+def _check(sockets: list[Socket]) -> tuple[set[Credential], dict[int, set[int]]]:
+    try:
+        presence.sockets_renew([(s.credential.user_id, s.socket_id) for s in sockets])
+    except Exception:  # Redis down: the counts expire and are renewed at a later sweep
+        logger.exception("could not renew socket counts")
+    credentials = list({socket.credential for socket in sockets})
+    valid = credentials_valid(credentials)
+    return valid, queries.room_ids_for_users(user_ids={c.user_id for c in valid})
+
+
+_registries: dict[asyncio.AbstractEventLoop, Registry] = {}
+
+
+def registry() -> Registry:
+    """The registry of the running event loop (one per server process; tests run many loops)."""
+    loop = asyncio.get_running_loop()
+    for stale in [other for other in _registries if other.is_closed()]:
+        del _registries[stale]
+    if loop not in _registries:
+        _registries[loop] = Registry()
+    return _registries[loop]
