@@ -342,13 +342,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_json(error.as_frame())
         except Exception:
             logger.exception("socket frame failed")
-            await self.send_json(
-                {
-                    "type": "error",
-                    "code": "internal",
-                    "detail": "Something went wrong on the server; try again.",
-                }
-            )
+            error = {
+                "type": "error",
+                "code": "internal",
+                "detail": "Something went wrong on the server; try again.",
+            }
+            if isinstance(frame.get("client_id"), str):  # a send: the page marks it failed
+                error["client_id"] = frame["client_id"][:64]
+            await self.send_json(error)
 
     async def handle(self, frame):
         """Check the frame's shape, the user's budget for its type and the credential; run it."""

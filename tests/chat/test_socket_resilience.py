@@ -44,9 +44,10 @@ async def test_an_unexpected_error_in_a_handler_is_answered_internal_and_the_soc
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(services, "message_store", broken)
-    await client.send(type="send", room=room.id, body="hi", client_id=str(uuid.uuid4()))
+    client_id = str(uuid.uuid4())
+    await client.send(type="send", room=room.id, body="hi", client_id=client_id)
     error = await client.receive()
-    assert error["code"] == "internal"
+    assert (error["code"], error["client_id"]) == ("internal", client_id)
     assert "a bug" not in error["detail"]
     assert "socket frame failed" in caplog.text
     await client.send(type="ping")
