@@ -87,7 +87,11 @@ _default_database_url = f"postgresql://postgres@/parley?host={EMBEDDED_DB_DIR}" 
 DATABASE_URL = os.environ.get("DATABASE_URL", _default_database_url)
 if not DATABASE_URL:
     raise ImproperlyConfigured("DATABASE_URL must be set when DEBUG is off.")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# The pool checks each connection as it lends it, so a backend that PostgreSQL terminated
+# (restart, failover, idle kill) costs a reconnect, not a failed request.
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
+}
 if env_bool("DATABASE_POOL", True):
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 2,
