@@ -102,6 +102,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     counted = False  # in the user's socket count
     sending = False  # a send to the client is in progress
     closing = False
+    close_task = None  # held so the close in progress is not garbage-collected
     revoked = False
 
     @property
@@ -286,10 +287,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_json({"type": "room.removed", "room": room_id})
 
     async def close(self, code=None, reason=None):
+        """Start closing, without waiting: the server finishes a close only once it has read the
+        client's reply, which queues behind frames the client sent before it, and this consumer
+        must go on taking (and ignoring) those for the reply to arrive."""
         if self.closing:
             return
         self.closing = True
-        await super().close(code=code, reason=reason)
+        self.close_task = asyncio.ensure_future(super().close(code=code, reason=reason))
 
     async def send(self, text_data=None, bytes_data=None, close=False):
         await self._send_now(text_data)
