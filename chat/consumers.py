@@ -14,6 +14,8 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from redis.exceptions import RedisError
 
 from accounts.credentials import Credential, credentials_valid
 from accounts.services import socket_ticket_redeem
@@ -36,6 +38,9 @@ CLOSE_TOO_MANY = 4429
 FRAME_MAX_DEPTH = 4
 # Stands for a revocation marker that could not be read: never equal to one that was.
 _UNKNOWN = object()
+# Faults of the database or Redis (the channel layer, rate limits, socket counts): a frame that
+# meets one is answered `unavailable`, which a client retries.
+_OUTAGES = (OperationalError, InterfaceError, RedisError, ConnectionError, TimeoutError)
 
 
 def _parse(text: str):
@@ -96,6 +101,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     user = None
     credential: Credential | None = None
     rooms: set[int]
+    seqs: dict[int, int]  # per room, the highest seq this socket was sent or told of
+    accepted = False
     groups_joined: list[str]
     auth_timer = None
     marker = _UNKNOWN  # the user's revocation marker when the credential was last checked
@@ -105,6 +112,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     close_task = None  # held so the close in progress is not garbage-collected
     revoked = False
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rooms = set()
+        self.seqs = {}
+        self.groups_joined = []
+
     @property
     def socket_id(self) -> str:
         return self.channel_name
@@ -112,13 +125,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def __call__(self, scope, receive, send):
         try:
             await super().__call__(scope, receive, send)
+        except Exception:
+            # The channel layer failed (Redis down) while subscribing the socket or reading its
+            # channel: never an HTTP 500 or a bare 1011, but "try again".
+            logger.exception("socket failed in the channel layer")
+            await _refuse_try_again(receive, send, accepted=self.accepted)
         finally:
             await self.release()
 
     async def connect(self):
-        self.rooms = set()
-        self.groups_joined = []
         await self.accept()
+        self.accepted = True
         auth = self.scope.get("auth", {"method": "none"})
         if auth["method"] == "bad_origin":
             await self.close(code=CLOSE_FORBIDDEN)
@@ -199,6 +216,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(realtime.room_group(room.id), self.channel_name)
             self.groups_joined.append(realtime.room_group(room.id))
         self.rooms = {room.id for room in rooms}
+        self.seqs = {room.id: room.last_seq for room in rooms}
         sockets.registry().add(self)
         await self.send_json(
             {
@@ -276,11 +294,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._send_now(json.dumps(error))
         await self.close(code=CLOSE_UNAUTHENTICATED)
 
+    async def room_stale(self, room_id: int, seq: int | None = None):
+        """Something of the room may not have reached this socket (a publish failed, an event was
+        lost): tell the client to `sync` it."""
+        if room_id in self.rooms:
+            if seq is not None:
+                self.seqs[room_id] = max(self.seqs.get(room_id, 0), seq)
+            await self.send_json({"type": "room.stale", "room": room_id})
+
     async def rooms_lost(self, room_ids: set[int]):
         """Stop the stream of rooms the user no longer belongs to, and say so."""
         for room_id in room_ids & self.rooms:
             group = realtime.room_group(room_id)
             self.rooms.discard(room_id)
+            self.seqs.pop(room_id, None)
             if group in self.groups_joined:
                 self.groups_joined.remove(group)
             await self.channel_layer.group_discard(group, self.channel_name)
@@ -344,6 +371,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.handle(frame)
         except ChatError as error:
             await self.send_json(error.as_frame())
+        except _OUTAGES:
+            logger.warning("socket frame met an outage", exc_info=True)
+            error = {
+                "type": "error",
+                "code": "unavailable",
+                "detail": "The server is having trouble; trying again.",
+                "retry_after": 1,
+            }
+            if isinstance(frame.get("client_id"), str):
+                error["client_id"] = frame["client_id"][:64]
+            await self.send_json(error)
         except Exception:
             logger.exception("socket frame failed")
             error = {
@@ -400,11 +438,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             error.extra["client_id"] = str(client_id)
             raise
         data = message_dict(message)
-        if created:
-            await realtime.message_broadcast_async(data)
-        if not created or room_id not in self.rooms:
-            # A resend, or a room this socket is not subscribed to (yet): no broadcast reaches
-            # this socket, so answer it directly.
+        published = created and await realtime.message_broadcast_async(data)
+        if not published or room_id not in self.rooms:
+            # A resend, a publish that failed (the message is stored all the same), or a room
+            # this socket is not subscribed to (yet): no broadcast reaches this socket, so answer
+            # it directly.
             await self.send_json({"type": "message", "room": room_id, "message": data})
 
     async def on_history(self, frame):
@@ -427,6 +465,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room_id = _room_id(frame)
         after = _seq(frame, "after", required=True)
         messages, has_more = await database_sync_to_async(self._messages_after)(room_id, after)
+        if messages and room_id in self.seqs:
+            self.seqs[room_id] = max(self.seqs[room_id], messages[-1]["seq"])
         await self.send_json(
             {"type": "sync", "room": room_id, "messages": messages, "has_more": has_more}
         )
@@ -489,7 +529,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # Events from the channel layer.
 
     async def chat_message(self, event):
-        if event["room"] in self.rooms:
+        room_id = event["room"]
+        if room_id in self.rooms:
+            if "seq" in event:
+                self.seqs[room_id] = max(self.seqs[room_id], event["seq"])
             await self.send(text_data=event["frame"])
 
     async def chat_typing(self, event):
@@ -515,6 +558,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(realtime.room_group(room_id), self.channel_name)
         self.groups_joined.append(realtime.room_group(room_id))
         self.rooms.add(room_id)
+        self.seqs[room_id] = rooms[0].last_seq
         await self.send_json(
             {"type": "room.added", "room": room_dict(rooms[0], title=rooms[0].title)}
         )
@@ -529,6 +573,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def auth_revoked(self, event):
         await self.revoke()
+
+
+async def _refuse_try_again(receive, send, *, accepted: bool) -> None:
+    """Close with 1013 (try again later), accepting the handshake first if need be."""
+    try:
+        if not accepted:
+            message = await receive()
+            if message["type"] != "websocket.connect":
+                return
+            await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN})
+    except Exception:  # the client is gone already
+        logger.info("could not close a failed socket", exc_info=True)
 
 
 def _read_marker(user_id: int):

@@ -4,7 +4,6 @@ restarts, leaves entries that simply expire, so a count heals within CHAT_SOCKET
 
 import threading
 import time
-from functools import cache
 
 from django.conf import settings
 
@@ -25,11 +24,6 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1
 """
-
-
-@cache
-def _open_script():
-    return redis_client().register_script(_OPEN)
 
 
 def _key(user_id: int) -> str:
@@ -54,7 +48,9 @@ def socket_open(*, user_id: int, socket_id: str) -> bool:
     expiry = now + _ttl_ms()
     if settings.REDIS_URL:
         return bool(
-            _open_script()(keys=[_key(user_id)], args=[socket_id, now, expiry, cap, _ttl_ms()])
+            redis_client().register_script(_OPEN)(
+                keys=[_key(user_id)], args=[socket_id, now, expiry, cap, _ttl_ms()]
+            )
         )
     with _local_lock:
         entries = {s: e for s, e in _local.get(user_id, {}).items() if e > now and s != socket_id}

@@ -83,6 +83,12 @@ def room_ids_for_users(*, user_ids: set[int]) -> dict[int, set[int]]:
     return rooms
 
 
+def room_last_seqs(*, room_ids: set[int], before) -> dict[int, int]:
+    """The last seq of each of the rooms whose latest message was stored before `before`."""
+    rooms = Room.objects.filter(id__in=room_ids, last_message_at__lt=before)
+    return dict(rooms.values_list("id", "last_seq"))
+
+
 def rooms_for_user(*, user, room_id: int | None = None) -> list[Room]:
     """The user's rooms (or just `room_id`), most recently active first, each with `title`,
     `partner` (for a direct room), `last_body`, `last_author_name` and `unread`; a fixed number of

@@ -2,13 +2,16 @@
 configured, and a budget per user and frame type for every other socket frame, kept in the
 process (cheap; with the per-user socket cap it bounds what one user can ask of a process)."""
 
+import logging
 import threading
 import time
-from functools import cache
 
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from chat.redis_client import redis_client, redis_key
+
+logger = logging.getLogger(__name__)
 
 # KEYS[1] bucket; ARGV: rate per second, burst, now (ms). Returns ms to wait, 0 when taken.
 _TAKE = """
@@ -23,11 +26,6 @@ redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now)
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
 return wait
 """
-
-
-@cache
-def _redis_script():
-    return redis_client().register_script(_TAKE)
 
 
 _local_lock = threading.Lock()
@@ -83,8 +81,15 @@ def take(key: str) -> float:
     if rate <= 0:
         return 0.0
     if settings.REDIS_URL:
-        wait_ms = _redis_script()(
-            keys=[redis_key(f"rate:{key}")], args=[rate, burst, int(time.time() * 1000)]
-        )
+        try:
+            wait_ms = redis_client().register_script(_TAKE)(
+                keys=[redis_key(f"rate:{key}")], args=[rate, burst, int(time.time() * 1000)]
+            )
+        except RedisError:
+            # Fail open, by choice: while Redis is down a user may post faster than the limit
+            # (the per-process frame budgets and socket cap still hold); refusing would lose
+            # every message of everyone until Redis is back.
+            logger.warning("rate limit unavailable (Redis); allowing %s", key, exc_info=True)
+            return 0.0
         return wait_ms / 1000
     return _take_local(key, rate, burst, time.monotonic())

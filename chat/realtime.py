@@ -1,6 +1,7 @@
 """Group names and the events the server pushes to open sockets (from sync code), and the
 revocation marker every socket frame checks."""
 
+import asyncio
 import json
 import logging
 import secrets
@@ -13,6 +14,9 @@ logger = logging.getLogger(__name__)
 
 # How long a revocation marker is kept; a socket that finds it gone re-checks in full.
 MARKER_TTL = 7 * 24 * 60 * 60
+# Seconds to wait before each attempt to publish: a connection that a Redis restart left stale
+# fails once, and the retry takes a fresh one.
+PUBLISH_DELAYS = (0, 0.05, 0.5)
 
 
 def room_group(room_id: int) -> str:
@@ -31,18 +35,38 @@ def token_group(token_id: int) -> str:
     return f"token.{token_id}"
 
 
+async def publish(group: str, event: dict, *, room_id: int | None = None) -> bool:
+    """Send an event to a group, retrying on a fresh connection. When it still fails, False,
+    and the room's sockets in this process are told to `sync` it (those in other processes learn
+    it from their backstop, which compares each room's last seq with what they were sent)."""
+    for delay in PUBLISH_DELAYS:
+        await asyncio.sleep(delay)
+        try:
+            await get_channel_layer().group_send(group, event)
+            return True
+        except Exception:
+            logger.warning("publishing %s to %s failed", event["type"], group, exc_info=True)
+    logger.error("gave up publishing %s to %s", event["type"], group)
+    if room_id is not None:
+        from chat import sockets
+
+        await sockets.registry().room_stale(room_id)
+    return False
+
+
 def _group_send(group: str, event: dict) -> None:
-    async_to_sync(get_channel_layer().group_send)(group, event)
+    async_to_sync(publish)(group, event)
 
 
-async def message_broadcast_async(message_data: dict, *, frame_type: str = "message") -> None:
+async def message_broadcast_async(message_data: dict, *, frame_type: str = "message") -> bool:
     """Send a stored (or edited, or deleted) message to every socket subscribed to its room,
-    serialised once."""
+    serialised once; False when it could not be published."""
     room = message_data["room"]
     frame = json.dumps({"type": frame_type, "room": room, "message": message_data})
-    await get_channel_layer().group_send(
-        room_group(room), {"type": "chat.message", "room": room, "frame": frame}
-    )
+    event = {"type": "chat.message", "room": room, "frame": frame}
+    if frame_type == "message":
+        event["seq"] = message_data["seq"]
+    return await publish(room_group(room), event, room_id=room)
 
 
 def message_broadcast(message_data: dict, *, frame_type: str = "message") -> None:

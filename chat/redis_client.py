@@ -6,12 +6,16 @@ from functools import cache
 from django.conf import settings
 
 
-@cache
 def redis_client():
     """A client for REDIS_URL (a pool underneath: safe from any thread)."""
+    return _client(settings.REDIS_URL)
+
+
+@cache
+def _client(url: str):
     import redis
 
-    return redis.Redis.from_url(settings.REDIS_URL, health_check_interval=30)
+    return redis.Redis.from_url(url, health_check_interval=30)
 
 
 def redis_key(name: str) -> str:

@@ -4,14 +4,20 @@ Revocation reaches a socket three ways: the channel-layer event (at once, but it
 or raced), the revocation marker checked on every frame (for a socket that talks), and this
 backstop, which every CHAT_REVALIDATE_SECONDS re-checks every open socket's credential and rooms
 in a few batched queries and renews their socket-count entries. So a socket that sends nothing
-and missed its event still loses its stream within that interval."""
+and missed its event still loses its stream within that interval.
+
+The backstop is also how a message that the channel layer failed to carry (a publish that failed,
+a Redis restart, a full channel) still reaches every socket: each sweep compares every room's
+last seq with the highest one each socket was sent, and tells a socket that is behind to `sync`."""
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Protocol
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.utils import timezone
 
 from accounts.credentials import Credential, credentials_valid
 from chat import presence, queries
@@ -23,8 +29,11 @@ class Socket(Protocol):
     socket_id: str
     credential: Credential
     rooms: set[int]
+    seqs: dict[int, int]
 
     async def revoke(self) -> None: ...
+
+    async def room_stale(self, room_id: int, seq: int | None = None) -> None: ...
 
     async def rooms_lost(self, room_ids: set[int]) -> None: ...
 
@@ -44,6 +53,11 @@ class Registry:
     def discard(self, socket: Socket) -> None:
         self.sockets.discard(socket)
 
+    async def room_stale(self, room_id: int) -> None:
+        """Tell this process's sockets of a room to `sync` it (a publish to it failed)."""
+        for socket in list(self.sockets):
+            await socket.room_stale(room_id)
+
     async def _run(self) -> None:
         while self.sockets:
             await asyncio.sleep(settings.CHAT_REVALIDATE_SECONDS)
@@ -58,7 +72,7 @@ class Registry:
         if not sockets:
             return
         rooms_before = {socket: set(socket.rooms) for socket in sockets}
-        valid, rooms = await database_sync_to_async(_check)(sockets)
+        valid, rooms, last_seqs = await database_sync_to_async(_check)(sockets)
         for socket in sockets:
             if socket not in self.sockets:
                 continue  # closed meanwhile
@@ -68,16 +82,26 @@ class Registry:
             lost = rooms_before[socket] - rooms.get(socket.credential.user_id, set())
             if lost:
                 await socket.rooms_lost(lost)
+            for room_id in rooms_before[socket] - lost:
+                last_seq = last_seqs.get(room_id, 0)
+                if last_seq > socket.seqs.get(room_id, last_seq):
+                    await socket.room_stale(room_id, seq=last_seq)
 
 
-def _check(sockets: list[Socket]) -> tuple[set[Credential], dict[int, set[int]]]:
+def _check(sockets: list[Socket]) -> tuple[set[Credential], dict[int, set[int]], dict[int, int]]:
+    """Renew the sockets' counts; which credentials hold, each user's rooms, and the last seq of
+    every room whose latest message is older than a second (a younger one may still be on its
+    way through the channel layer)."""
     try:
         presence.sockets_renew([(s.credential.user_id, s.socket_id) for s in sockets])
     except Exception:  # Redis down: the counts expire and are renewed at a later sweep
         logger.exception("could not renew socket counts")
     credentials = list({socket.credential for socket in sockets})
     valid = credentials_valid(credentials)
-    return valid, queries.room_ids_for_users(user_ids={c.user_id for c in valid})
+    settled = timezone.now() - timedelta(seconds=1)
+    room_ids = set().union(*(socket.rooms for socket in sockets))
+    last_seqs = queries.room_last_seqs(room_ids=room_ids, before=settled)
+    return valid, queries.room_ids_for_users(user_ids={c.user_id for c in valid}), last_seqs
 
 
 _registries: dict[asyncio.AbstractEventLoop, Registry] = {}

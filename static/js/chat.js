@@ -224,6 +224,9 @@ function prependHistory(messages, hasMore) {
   loadingOlder = false;
 }
 
+// Errors after which the same frame is sent again (after retry_after seconds).
+const RETRYABLE = new Set(["rate_limited", "unavailable"]);
+
 function onFrame(frame) {
   if (frame.room !== undefined && frame.room !== roomId && frame.type !== "room.added") return;
   switch (frame.type) {
@@ -232,6 +235,10 @@ function onFrame(frame) {
       break;
     case "message.updated":
       applyUpdate(frame.message);
+      break;
+    case "room.stale":
+      // The server may have failed to carry something of this room to us: catch up.
+      requestSync();
       break;
     case "sync":
       syncing = false;
@@ -259,8 +266,12 @@ function onFrame(frame) {
         const state = pending.get(frame.client_id).element.querySelector(".message-state");
         state.textContent = `Not sent: ${frame.detail}`;
         pending.get(frame.client_id).element.classList.add("failed");
-        if (frame.code !== "rate_limited") pending.delete(frame.client_id);
+        if (!RETRYABLE.has(frame.code)) pending.delete(frame.client_id);
         else setTimeout(() => resend(frame.client_id), (frame.retry_after || 1) * 1000);
+      } else if (frame.code === "unavailable") {
+        // A frame met a server fault: whatever it was about, catch up once the server is back.
+        syncing = false;
+        setTimeout(requestSync, (frame.retry_after || 1) * 1000);
       } else {
         showNotice(frame.detail);
       }

@@ -3,7 +3,7 @@ import { connectChat, formatLocalTimes } from "./socket.js";
 
 let list = document.querySelector("[data-room-list]");
 
-// A room was added: fetch the lobby again and swap in its list. Reloading the page instead
+// A room was added (or may have missed a message): fetch the lobby again and swap in its list. Reloading the page instead
 // would cancel a navigation the person may have just started (opening that very chat).
 async function refreshRooms() {
   const response = await fetch(location.href, { headers: { Accept: "text/html" } });
@@ -19,7 +19,8 @@ async function refreshRooms() {
 }
 
 function onFrame(frame) {
-  if (frame.type === "room.added") {
+  // room.stale: the server may have failed to carry something; the page's own list is the truth.
+  if (frame.type === "room.added" || frame.type === "room.stale") {
     refreshRooms();
     return;
   }
