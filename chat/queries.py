@@ -83,9 +83,12 @@ def room_ids_for_users(*, user_ids: set[int]) -> dict[int, set[int]]:
     return rooms
 
 
-def room_last_seqs(*, room_ids: set[int], before) -> dict[int, int]:
-    """The last seq of each of the rooms whose latest message was stored before `before`."""
+def room_last_seqs(*, room_ids: set[int], before, since=None) -> dict[int, int]:
+    """The last seq of each of the rooms whose latest message was stored before `before` (and
+    after `since`, if given)."""
     rooms = Room.objects.filter(id__in=room_ids, last_message_at__lt=before)
+    if since is not None:
+        rooms = rooms.filter(last_message_at__gte=since)
     return dict(rooms.values_list("id", "last_seq"))
 
 

@@ -24,6 +24,11 @@ from chat import presence, queries
 
 logger = logging.getLogger(__name__)
 
+# A message younger than this may still be on its way through the channel layer.
+SETTLE = timedelta(seconds=0.5)
+# Catch-up between sweeps looks only at rooms with a message this recent (the sweep sees all).
+RECENT = timedelta(seconds=30)
+
 
 class Socket(Protocol):
     socket_id: str
@@ -59,12 +64,32 @@ class Registry:
             await socket.room_stale(room_id)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        swept_at = loop.time()
         while self.sockets:
-            await asyncio.sleep(settings.CHAT_REVALIDATE_SECONDS)
+            await asyncio.sleep(
+                min(settings.CHAT_CATCH_UP_SECONDS, settings.CHAT_REVALIDATE_SECONDS)
+            )
             try:
-                await self.sweep()
+                if loop.time() - swept_at >= settings.CHAT_REVALIDATE_SECONDS:
+                    swept_at = loop.time()
+                    await self.sweep()
+                else:
+                    await self.catch_up()
             except Exception:  # a database or Redis fault: try again at the next interval
-                logger.exception("socket backstop sweep failed")
+                logger.exception("socket backstop failed")
+
+    async def catch_up(self) -> None:
+        """Between sweeps, and cheaply: tell sockets that were sent less than a recently active
+        room's last seq to `sync` it, so a message the channel layer lost in a quiet room shows
+        within about CHAT_CATCH_UP_SECONDS."""
+        sockets = list(self.sockets)
+        room_ids = set().union(*(socket.rooms for socket in sockets))
+        now = timezone.now()
+        last_seqs = await database_sync_to_async(queries.room_last_seqs)(
+            room_ids=room_ids, before=now - SETTLE, since=now - RECENT
+        )
+        await _tell_stale(sockets, last_seqs)
 
     async def sweep(self) -> None:
         """Re-check every open socket now: close the revoked, drop lost rooms, renew counts."""
@@ -82,25 +107,28 @@ class Registry:
             lost = rooms_before[socket] - rooms.get(socket.credential.user_id, set())
             if lost:
                 await socket.rooms_lost(lost)
-            for room_id in rooms_before[socket] - lost:
-                last_seq = last_seqs.get(room_id, 0)
-                if last_seq > socket.seqs.get(room_id, last_seq):
-                    await socket.room_stale(room_id, seq=last_seq)
+        await _tell_stale([s for s in sockets if s in self.sockets], last_seqs)
+
+
+async def _tell_stale(sockets: list[Socket], last_seqs: dict[int, int]) -> None:
+    for socket in sockets:
+        for room_id in list(socket.rooms):
+            last_seq = last_seqs.get(room_id, 0)
+            if last_seq > socket.seqs.get(room_id, last_seq):
+                await socket.room_stale(room_id, seq=last_seq)
 
 
 def _check(sockets: list[Socket]) -> tuple[set[Credential], dict[int, set[int]], dict[int, int]]:
     """Renew the sockets' counts; which credentials hold, each user's rooms, and the last seq of
-    every room whose latest message is older than a second (a younger one may still be on its
-    way through the channel layer)."""
+    every room whose latest message is older than SETTLE."""
     try:
         presence.sockets_renew([(s.credential.user_id, s.socket_id) for s in sockets])
     except Exception:  # Redis down: the counts expire and are renewed at a later sweep
         logger.exception("could not renew socket counts")
     credentials = list({socket.credential for socket in sockets})
     valid = credentials_valid(credentials)
-    settled = timezone.now() - timedelta(seconds=1)
     room_ids = set().union(*(socket.rooms for socket in sockets))
-    last_seqs = queries.room_last_seqs(room_ids=room_ids, before=settled)
+    last_seqs = queries.room_last_seqs(room_ids=room_ids, before=timezone.now() - SETTLE)
     return valid, queries.room_ids_for_users(user_ids={c.user_id for c in valid}), last_seqs
 
 

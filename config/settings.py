@@ -102,7 +102,9 @@ if env_bool("DATABASE_POOL", True):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
-# Channel layer: Redis when REDIS_URL is set (several processes), in memory otherwise.
+# Channel layer: Redis when REDIS_URL is set (several processes), in memory otherwise. With
+# CHANNEL_LAYER_URLS the layer alone is sharded over several Redis instances (channels-redis
+# hashes each group and channel to one of them); cache, rate limits and counts stay on REDIS_URL.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 # pub/sub is the default: the benchmark measured the lowest CPU per delivery and no errors with it.
 CHANNEL_LAYER_BACKEND = os.environ.get("CHANNEL_LAYER", "pubsub")
@@ -117,7 +119,10 @@ if REDIS_URL:
             # No socket timeout: redis-py 8's default (5 s) equals the core layer's blocking read
             # and closed every socket idle for 5 s (channels_redis issue #422).
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "hosts": [
+                    {"address": url, "socket_timeout": None}
+                    for url in env_list("CHANNEL_LAYER_URLS", REDIS_URL)
+                ],
                 "prefix": os.environ.get("REDIS_PREFIX", "parley"),
             },
         }
@@ -232,6 +237,9 @@ CHAT_MAX_SOCKETS_PER_USER = int(os.environ.get("CHAT_MAX_SOCKETS_PER_USER", "20"
 # revocation event that was dropped), and renews its sockets' entries in the per-user count,
 # which expire CHAT_SOCKET_TTL seconds after their process stops renewing them.
 CHAT_REVALIDATE_SECONDS = float(os.environ.get("CHAT_REVALIDATE_SECONDS", "10"))
+# Between those sweeps, each process checks its recently active rooms this often for messages
+# the channel layer failed to carry, and tells the sockets that missed one to `sync`.
+CHAT_CATCH_UP_SECONDS = float(os.environ.get("CHAT_CATCH_UP_SECONDS", "1"))
 CHAT_SOCKET_TTL = float(os.environ.get("CHAT_SOCKET_TTL", "45"))
 # A client that reads nothing for this long while the server has a frame for it is closed (1013).
 CHAT_SEND_TIMEOUT = float(os.environ.get("CHAT_SEND_TIMEOUT", "10"))

@@ -70,8 +70,12 @@ async def test_a_publish_that_keeps_failing_acknowledges_the_sender_and_tells_th
     assert await Message.objects.filter(body="stored anyway").acount() == 1
 
 
-async def test_a_message_another_process_failed_to_publish_reaches_a_quiet_room(sockets, settings):
-    settings.CHAT_REVALIDATE_SECONDS = 0.3
+@pytest.mark.parametrize("by", ["catch_up", "sweep"])
+async def test_a_message_another_process_failed_to_publish_reaches_a_quiet_room(
+    sockets, settings, by
+):
+    settings.CHAT_REVALIDATE_SECONDS = 0.3 if by == "sweep" else 60
+    settings.CHAT_CATCH_UP_SECONDS = 0.3 if by == "catch_up" else 60
     alice, bob, room = await alice_and_bob_in_a_room()
     receiver, _ = await sockets(bob)
     # Stored by another process whose publish was lost: nothing is sent on this process's layer.
