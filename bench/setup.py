@@ -81,13 +81,14 @@ def _history(room, author, count: int) -> None:
                 room=room,
                 author=author,
                 seq=n,
+                pos=n,
                 body=f"history message {n} " * 4,
                 client_id=uuid.uuid4(),
             )
             for n in range(1, count + 1)
         ]
     )
-    Room.objects.filter(id=room.id).update(last_seq=count)
+    Room.objects.filter(id=room.id).update(last_seq=count, last_pos=count)
 
 
 def _reader(name: str, rooms: int, messages: int) -> dict:

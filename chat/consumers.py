@@ -21,8 +21,8 @@ from accounts.credentials import Credential, credentials_valid
 from accounts.services import socket_ticket_redeem
 from chat import presence, queries, ratelimit, realtime, services, sockets
 from chat.errors import BadRequest, ChatError, NotFound, RateLimited
-from chat.models import BIGINT_MAX
-from chat.serializers import message_dict, room_dict
+from chat.models import BIGINT_MAX, Message
+from chat.serializers import message_dict, message_frame, room_dict, room_event_frame
 
 logger = logging.getLogger(__name__)
 
@@ -437,13 +437,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except ChatError as error:
             error.extra["client_id"] = str(client_id)
             raise
-        data = message_dict(message)
-        published = created and await realtime.message_broadcast_async(data)
+        frame = message_frame(message)
+        published = created and await realtime.frame_publish_async(frame)
         if not published or room_id not in self.rooms:
             # A resend, a publish that failed (the message is stored all the same), or a room
             # this socket is not subscribed to (yet): no broadcast reaches this socket, so answer
             # it directly.
-            await self.send_json({"type": "message", "room": room_id, "message": data})
+            await self.send_json(frame)
 
     async def on_history(self, frame):
         room_id = _room_id(frame)
@@ -464,17 +464,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_sync(self, frame):
         room_id = _room_id(frame)
         after = _seq(frame, "after", required=True)
-        messages, has_more = await database_sync_to_async(self._messages_after)(room_id, after)
-        if messages and room_id in self.seqs:
-            self.seqs[room_id] = max(self.seqs[room_id], messages[-1]["seq"])
-        await self.send_json(
-            {"type": "sync", "room": room_id, "messages": messages, "has_more": has_more}
-        )
+        answer = await database_sync_to_async(self._events_after)(room_id, after)
+        if answer["messages"] and room_id in self.seqs:
+            latest = max(message["seq"] for message in answer["messages"])
+            self.seqs[room_id] = max(self.seqs[room_id], latest)
+        await self.send_json(answer)
 
-    def _messages_after(self, room_id, after):
+    def _events_after(self, room_id, after):
         queries.room_for_member(user=self.user, room_id=room_id)
-        messages, has_more = queries.messages_after(room_id=room_id, after=after)
-        return [message_dict(m) for m in messages], has_more
+        items, last_pos, has_more = queries.events_after(room_id=room_id, after=after)
+        events = [
+            message_frame(item) if isinstance(item, Message) else room_event_frame(item)
+            for item in items
+        ]
+        return {
+            "type": "sync",
+            "room": room_id,
+            "events": events,
+            "last_pos": last_pos,
+            "has_more": has_more,
+            # The messages among the events, for clients that show only messages.
+            "messages": [event["message"] for event in events if "message" in event],
+        }
 
     async def on_edit(self, frame):
         await database_sync_to_async(services.message_edit)(
@@ -528,7 +539,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # Events from the channel layer.
 
-    async def chat_message(self, event):
+    async def room_frame(self, event):
         room_id = event["room"]
         if room_id in self.rooms:
             if "seq" in event:

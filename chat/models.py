@@ -27,6 +27,9 @@ class Room(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     last_seq = models.PositiveBigIntegerField(default=0, editable=False)
+    # The room's event stream: every change in the room (a message stored, edited or deleted, a
+    # member joining or leaving) takes the next position, under the room's row lock.
+    last_pos = models.PositiveBigIntegerField(default=0, editable=False)
     last_message_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
@@ -75,6 +78,9 @@ class Message(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="messages"
     )
     seq = models.PositiveBigIntegerField()
+    # The position of the message's latest change in the room's event stream, so that `sync`
+    # replays each message once, in its current state.
+    pos = models.PositiveBigIntegerField()
     body = models.TextField(max_length=4000)
     client_id = models.UUIDField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -84,6 +90,7 @@ class Message(models.Model):
     class Meta:
         indexes = [
             GinIndex(SearchVector("body", config="simple"), name="chat_message_body_search"),
+            models.Index(fields=["room", "pos"], name="chat_message_room_pos"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["room", "seq"], name="chat_message_room_seq"),
@@ -102,3 +109,26 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.room_id}#{self.seq}"
+
+
+class RoomEvent(models.Model):
+    """A change in a room other than to a message, at its position in the room's stream."""
+
+    class Kind(models.TextChoices):
+        JOINED = "member.joined", "Joined"
+        LEFT = "member.left", "Left"
+        REMOVED = "member.removed", "Removed"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="events")
+    pos = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "pos"], name="chat_roomevent_room_pos"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.room_id}@{self.pos} {self.kind}"

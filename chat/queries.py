@@ -5,7 +5,7 @@ from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db.models import F, OuterRef, Prefetch, Q, Subquery
 
 from chat.errors import BadRequest, NotFound
-from chat.models import Membership, Message, Room
+from chat.models import Membership, Message, Room, RoomEvent
 
 User = get_user_model()
 
@@ -157,14 +157,22 @@ def messages_before(*, room_id: int, before: int | None, limit: int) -> tuple[li
     return list(reversed(page[:limit])), has_more
 
 
-def messages_after(
-    *, room_id: int, after: int, limit: int = HISTORY_MAX
-) -> tuple[list[Message], bool]:
-    """Up to `limit` messages newer than seq `after`, oldest first."""
+def events_after(*, room_id: int, after: int, limit: int = HISTORY_MAX) -> tuple[list, int, bool]:
+    """The room's event stream after position `after`, compacted: each message changed since
+    once, in its current state, at the position of its latest change, and each member event;
+    oldest first, up to `limit`. Returns (messages and member events, the position the client
+    has then seen up to, whether more follow)."""
     limit = max(1, min(limit, HISTORY_MAX))
-    qs = Message.objects.filter(room_id=room_id, seq__gt=after).select_related("author")
-    page = list(qs.order_by("seq")[: limit + 1])
-    return page[:limit], len(page) > limit
+    # Every position up to the room's last one is committed (each is taken under the room's row
+    # lock and written in the same transaction), so reading it first bounds a consistent page.
+    last_pos = Room.objects.filter(id=room_id).values_list("last_pos", flat=True).first() or 0
+    window = {"room_id": room_id, "pos__gt": after, "pos__lte": last_pos}
+    messages = Message.objects.filter(**window).select_related("author").order_by("pos")
+    events = RoomEvent.objects.filter(**window).select_related("user").order_by("pos")
+    page = sorted([*messages[: limit + 1], *events[: limit + 1]], key=lambda item: item.pos)
+    if len(page) > limit:
+        return page[:limit], page[limit - 1].pos, True
+    return page, last_pos, False
 
 
 def user_search(*, user, term: str, limit: int = 20) -> list:

@@ -58,20 +58,19 @@ def _group_send(group: str, event: dict) -> None:
     async_to_sync(publish)(group, event)
 
 
-async def message_broadcast_async(message_data: dict, *, frame_type: str = "message") -> bool:
-    """Send a stored (or edited, or deleted) message to every socket subscribed to its room,
-    serialised once; False when it could not be published."""
-    room = message_data["room"]
-    frame = json.dumps({"type": frame_type, "room": room, "message": message_data})
-    event = {"type": "chat.message", "room": room, "frame": frame}
-    if frame_type == "message":
-        event["seq"] = message_data["seq"]
+async def frame_publish_async(frame: dict) -> bool:
+    """Send a frame of a room's event stream to every socket subscribed to the room, serialised
+    once; False when it could not be published (the room's sockets are then told to sync)."""
+    room = frame["room"]
+    event = {"type": "room.frame", "room": room, "frame": json.dumps(frame)}
+    if frame["type"] == "message":
+        event["seq"] = frame["message"]["seq"]
     return await publish(room_group(room), event, room_id=room)
 
 
-def message_broadcast(message_data: dict, *, frame_type: str = "message") -> None:
-    """message_broadcast_async, from sync code (the API, edits, deletions)."""
-    async_to_sync(message_broadcast_async)(message_data, frame_type=frame_type)
+def frame_publish(frame: dict) -> None:
+    """frame_publish_async, from sync code (services, after their transaction commits)."""
+    async_to_sync(frame_publish_async)(frame)
 
 
 def room_added(*, user_id: int, room_id: int) -> None:

@@ -2,7 +2,7 @@
 
 from django.urls import reverse
 
-from chat.models import Message, Room
+from chat.models import Message, Room, RoomEvent
 
 
 def author_dict(user) -> dict:
@@ -34,6 +34,26 @@ def message_dict(message: Message) -> dict:
     }
 
 
+def message_frame(message: Message, *, frame_type: str = "message") -> dict:
+    """A message's change as a frame of the room's event stream."""
+    return {
+        "type": frame_type,
+        "room": message.room_id,
+        "pos": message.pos,
+        "message": message_dict(message),
+    }
+
+
+def room_event_frame(event: RoomEvent) -> dict:
+    """A member joining or leaving, as a frame of the room's event stream."""
+    return {
+        "type": event.kind,
+        "room": event.room_id,
+        "pos": event.pos,
+        "user": author_dict(event.user),
+    }
+
+
 def room_dict(room: Room, *, title: str) -> dict:
     return {
         "id": room.id,
@@ -41,4 +61,5 @@ def room_dict(room: Room, *, title: str) -> dict:
         "name": title,
         "slug": room.slug,
         "last_seq": room.last_seq,
+        "last_pos": room.last_pos,
     }

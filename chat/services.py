@@ -11,9 +11,9 @@ from django.utils.text import slugify
 
 from chat import ratelimit, realtime
 from chat.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, TooLong
-from chat.models import Membership, Message, Room
+from chat.models import Membership, Message, Room, RoomEvent
 from chat.queries import direct_key, direct_partner, direct_room, room_for_member
-from chat.serializers import message_dict
+from chat.serializers import message_frame, room_event_frame
 
 User = get_user_model()
 
@@ -42,35 +42,59 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _next_seq(*, room_id: int, user_id: int) -> int | None:
-    """Lock the room row and take its next seq, only if the user is an active member now."""
+def _next_seq(*, room_id: int, user_id: int) -> tuple[int, int] | None:
+    """Lock the room row and take its next message seq and stream position, only if the user is
+    an active member now."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            UPDATE chat_room SET last_seq = last_seq + 1, last_message_at = now()
+            UPDATE chat_room
+            SET last_seq = last_seq + 1, last_pos = last_pos + 1, last_message_at = now()
             WHERE id = %s
               AND EXISTS (SELECT 1 FROM chat_membership WHERE room_id = %s AND user_id = %s)
               AND EXISTS (SELECT 1 FROM accounts_user WHERE id = %s AND is_active)
-            RETURNING last_seq
+            RETURNING last_seq, last_pos
             """,
             [room_id, room_id, user_id, user_id],
         )
-        row = cursor.fetchone()
-    return row[0] if row else None
+        return cursor.fetchone()
+
+
+def _next_pos(*, room_id: int) -> int:
+    """Lock the room row and take the next position in its event stream."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE chat_room SET last_pos = last_pos + 1 WHERE id = %s RETURNING last_pos",
+            [room_id],
+        )
+        return cursor.fetchone()[0]
+
+
+def _publish_on_commit(frame: dict) -> None:
+    """Every change in a room goes out this one way: after its transaction commits."""
+    transaction.on_commit(lambda: realtime.frame_publish(frame))
+
+
+def _room_event(*, room_id: int, kind: str, user) -> None:
+    """Record a member joining or leaving at the room's next position, published on commit."""
+    event = RoomEvent.objects.create(
+        room_id=room_id, pos=_next_pos(room_id=room_id), kind=kind, user=user
+    )
+    _publish_on_commit(room_event_frame(event))
 
 
 def message_post(*, author, room_id: int, body, client_id: UUID) -> tuple[Message, bool]:
-    """Store a message and broadcast it to the room; a resent client_id stores nothing and
+    """Store a message and publish it to the room; a resent client_id stores nothing and
     returns the stored message. Returns (message, created)."""
     message, created = message_store(author=author, room_id=room_id, body=body, client_id=client_id)
     if created:
-        realtime.message_broadcast(message_dict(message))
+        realtime.frame_publish(message_frame(message))
     return message, created
 
 
 def message_store(*, author, room_id: int, body, client_id: UUID) -> tuple[Message, bool]:
-    """message_post without the broadcast, for the socket consumer, which broadcasts from its
-    event loop rather than from the database thread."""
+    """message_post without the publish, for the socket consumer, which publishes the same frame
+    from its event loop rather than from the database thread (both after the commit)."""
     body = message_body_clean(body)
     existing = (
         Message.objects.select_related("author").filter(author=author, client_id=client_id).first()
@@ -86,11 +110,12 @@ def message_store(*, author, room_id: int, body, client_id: UUID) -> tuple[Messa
         raise RateLimited("You are sending messages too fast.", retry_after=round(wait, 3))
     try:
         with transaction.atomic():
-            seq = _next_seq(room_id=room_id, user_id=author.id)
-            if seq is None:
+            taken = _next_seq(room_id=room_id, user_id=author.id)
+            if taken is None:
                 raise NotFound("No such room.")
+            seq, pos = taken
             message = Message.objects.create(
-                room_id=room_id, author=author, body=body, client_id=client_id, seq=seq
+                room_id=room_id, author=author, body=body, client_id=client_id, seq=seq, pos=pos
             )
     except IntegrityError:
         # The same frame raced itself: the other copy was stored, answer with it.
@@ -124,11 +149,9 @@ def message_edit(*, editor, room_id: int, message_id: int, body) -> Message:
     if body != message.body:
         message.body = body
         message.edited_at = timezone.now()
-        message.save(update_fields=["body", "edited_at"])
-        data = message_dict(message)
-        transaction.on_commit(
-            lambda: realtime.message_broadcast(data, frame_type="message.updated")
-        )
+        message.pos = _next_pos(room_id=room_id)
+        message.save(update_fields=["body", "edited_at", "pos"])
+        _publish_on_commit(message_frame(message, frame_type="message.updated"))
     return message
 
 
@@ -143,9 +166,9 @@ def message_delete(*, actor, room_id: int, message_id: int) -> Message:
         raise Forbidden("Only the author or the room's owner may delete a message.")
     message.body = ""
     message.deleted_at = timezone.now()
-    message.save(update_fields=["body", "deleted_at"])
-    data = message_dict(message)
-    transaction.on_commit(lambda: realtime.message_broadcast(data, frame_type="message.updated"))
+    message.pos = _next_pos(room_id=room_id)
+    message.save(update_fields=["body", "deleted_at", "pos"])
+    _publish_on_commit(message_frame(message, frame_type="message.updated"))
     return message
 
 
@@ -211,6 +234,7 @@ def room_delete(*, actor, room_id: int) -> None:
     transaction.on_commit(lambda: realtime.room_deleted(room_id=room_id))
 
 
+@transaction.atomic
 def room_join_public(*, user, room_id: int) -> Room:
     """Join a public room (idempotent)."""
     room = Room.objects.filter(id=room_id, kind=Room.Kind.PUBLIC).first()
@@ -224,6 +248,7 @@ def _membership_add(*, room: Room, user) -> Membership:
     """Make `user` a member (idempotent); their open sockets subscribe once it is committed."""
     membership, created = Membership.objects.get_or_create(room=room, user=user)
     if created:
+        _room_event(room_id=room.id, kind=RoomEvent.Kind.JOINED, user=user)
         transaction.on_commit(lambda: realtime.room_added(user_id=user.id, room_id=room.id))
     return membership
 
@@ -237,13 +262,14 @@ def room_leave(*, user, room_id: int) -> None:
         raise Forbidden("You cannot leave a direct chat.")
     membership = Membership.objects.select_for_update().get(room=room, user=user)
     membership.delete()
-    if membership.role == Membership.Role.OWNER:
-        heir = Membership.objects.filter(room=room).order_by("joined_at", "id").first()
-        if heir is not None:
+    heir = Membership.objects.filter(room=room).order_by("joined_at", "id").first()
+    if heir is None and room.kind == Room.Kind.PRIVATE:
+        room.delete()
+    else:
+        if membership.role == Membership.Role.OWNER and heir is not None:
             heir.role = Membership.Role.OWNER
             heir.save(update_fields=["role"])
-        elif room.kind == Room.Kind.PRIVATE:
-            room.delete()
+        _room_event(room_id=room_id, kind=RoomEvent.Kind.LEFT, user=user)
     transaction.on_commit(lambda: realtime.room_removed(user_id=user.id, room_id=room_id))
 
 
@@ -275,6 +301,7 @@ def member_remove(*, actor, room_id: int, user_id: int) -> None:
     deleted, _ = Membership.objects.filter(room=room, user_id=user_id).delete()
     if not deleted:
         raise NotFound("That user is not a member.")
+    _room_event(room_id=room.id, kind=RoomEvent.Kind.REMOVED, user=User.objects.get(id=user_id))
     transaction.on_commit(lambda: realtime.room_removed(user_id=user_id, room_id=room.id))
 
 

@@ -1,4 +1,5 @@
-// The chat page: live messages for one room, exactly once and in seq order.
+// The chat page: one room's event stream (messages, edits, deletions, members), each event
+// applied exactly once and in order of its position (`pos`).
 import { connectChat, formatLocalTimes } from "./socket.js";
 
 const root = document.querySelector("[data-chat]");
@@ -13,6 +14,7 @@ const notice = root.querySelector("[data-notice]");
 const empty = root.querySelector("[data-empty]");
 
 let lastSeq = Number(root.dataset.lastSeq);
+let lastPos = Number(root.dataset.lastPos); // the last position of the room's stream applied
 let firstSeq = Number(list.querySelector(".message")?.dataset.seq || lastSeq + 1);
 let syncing = false;
 let loadingOlder = false;
@@ -163,9 +165,11 @@ function startEdit(item) {
   });
 }
 
-function applyUpdate(message) {
+// A message's latest state: new ones are appended, shown ones updated, older ones left to history.
+function applyMessage(message) {
   const item = list.querySelector(`.message[data-id="${message.id}"]`);
   if (item) showText(item, message);
+  else if (message.seq > lastSeq) append(message);
 }
 
 function showNotice(text) {
@@ -174,12 +178,6 @@ function showNotice(text) {
 }
 
 function append(message) {
-  // A repeat (seq already shown) is ignored; a gap asks the server for the missing range.
-  if (message.seq <= lastSeq) return;
-  if (message.seq > lastSeq + 1) {
-    requestSync();
-    return;
-  }
   const stick = nearBottom() || pending.has(message.client_id);
   const mine = pending.get(message.client_id);
   if (mine) {
@@ -188,7 +186,7 @@ function append(message) {
   }
   list.append(messageElement(message));
   if (typingLine.dataset.userId === String(message.author.id)) typingLine.textContent = "";
-  lastSeq = message.seq;
+  lastSeq = Math.max(lastSeq, message.seq);
   if (firstSeq > message.seq) firstSeq = message.seq;
   empty.classList.add("hidden");
   if (stick) scrollToBottom();
@@ -198,7 +196,7 @@ function append(message) {
 function requestSync() {
   if (syncing) return;
   syncing = true;
-  socket.send({ type: "sync", room: roomId, after: lastSeq });
+  socket.send({ type: "sync", room: roomId, after: lastPos });
 }
 
 let readTimer = null;
@@ -227,22 +225,51 @@ function prependHistory(messages, hasMore) {
 // Errors after which the same frame is sent again (after retry_after seconds).
 const RETRYABLE = new Set(["rate_limited", "unavailable"]);
 
+// The next event of the stream is applied; a repeat is ignored; a gap asks for what is missing.
+function inOrder(pos) {
+  if (pos <= lastPos) return false;
+  if (pos > lastPos + 1) {
+    requestSync();
+    return false;
+  }
+  lastPos = pos;
+  return true;
+}
+
+const MEMBER_CHANGES = {
+  "member.joined": "joined",
+  "member.left": "left",
+  "member.removed": "was removed",
+};
+
+function applyEvent(event) {
+  if (event.message) applyMessage(event.message);
+  else if (event.type in MEMBER_CHANGES) showMemberChange(event);
+}
+
+function showMemberChange(event) {
+  const item = document.createElement("li");
+  item.className = "member-event muted";
+  item.textContent = `${event.user.display_name} ${MEMBER_CHANGES[event.type]}.`;
+  list.append(item);
+  if (nearBottom()) scrollToBottom();
+}
+
 function onFrame(frame) {
   if (frame.room !== undefined && frame.room !== roomId && frame.type !== "room.added") return;
+  if (frame.pos !== undefined && frame.type !== "sync") {
+    if (inOrder(frame.pos)) applyEvent(frame);
+    return;
+  }
   switch (frame.type) {
-    case "message":
-      append(frame.message);
-      break;
-    case "message.updated":
-      applyUpdate(frame.message);
-      break;
     case "room.stale":
       // The server may have failed to carry something of this room to us: catch up.
       requestSync();
       break;
     case "sync":
       syncing = false;
-      for (const message of frame.messages) append(message);
+      for (const event of frame.events) if (event.pos > lastPos) applyEvent(event);
+      lastPos = Math.max(lastPos, frame.last_pos);
       if (frame.has_more) requestSync();
       break;
     case "history":
@@ -295,7 +322,7 @@ function onOpen(hello) {
   }
   // After a (re)connect: fetch whatever arrived while we were away, resend what is unconfirmed.
   syncing = false;
-  if (room.last_seq > lastSeq) requestSync();
+  if (room.last_pos > lastPos) requestSync();
   for (const clientId of pending.keys()) resend(clientId);
   if (lastSeq) markRead(); // what the page showed on load: the page view itself marks nothing
 }

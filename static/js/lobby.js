@@ -19,8 +19,9 @@ async function refreshRooms() {
 }
 
 function onFrame(frame) {
-  // room.stale: the server may have failed to carry something; the page's own list is the truth.
-  if (frame.type === "room.added" || frame.type === "room.stale") {
+  // room.stale: the server may have failed to carry something.
+  // An edit or deletion may change a preview; the page's own list is the truth.
+  if (frame.type === "room.added" || frame.type === "room.stale" || frame.type === "message.updated") {
     refreshRooms();
     return;
   }

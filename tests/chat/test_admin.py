@@ -47,7 +47,7 @@ def test_admin_shows_no_private_or_direct_room_membership_or_message(admin_clien
     private = make_room(Room.Kind.PRIVATE, alice, bob, name="Alice and Bob plotting")
     direct = make_room(Room.Kind.DIRECT, alice, bob)
     Message.objects.create(
-        room=private, author=bob, body="the secret recipe", seq=1, client_id=uuid.uuid4()
+        room=private, author=bob, body="the secret recipe", seq=1, pos=1, client_id=uuid.uuid4()
     )
 
     changelist = admin_client.get("/admin/chat/room/").content.decode()

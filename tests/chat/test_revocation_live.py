@@ -82,9 +82,9 @@ def scene(server):
     room = make_room(Room.Kind.PRIVATE, alice, bob, name="secret plans")
     for n in range(1, 101):  # about 80 KB of history in one page
         Message.objects.create(
-            room=room, author=alice, seq=n, body=f"{n} " + "x" * 800, client_id=uuid.uuid4()
+            room=room, author=alice, seq=n, pos=n, body=f"{n} " + "x" * 800, client_id=uuid.uuid4()
         )
-    Room.objects.filter(id=room.id).update(last_seq=100)
+    Room.objects.filter(id=room.id).update(last_seq=100, last_pos=100)
     token, key = api_token_create(user=bob, name="bot")
     return {
         "url": server.url,

@@ -8,8 +8,13 @@ from tests.e2e.conftest import SEEN_WITHIN_MS
 
 
 def messages(page: Page) -> Locator:
-    """The messages shown in the chat log, pending ones included."""
-    return page.get_by_role("log", name="Conversation").get_by_role("listitem")
+    """The messages shown in the chat log, pending ones included (not the lines saying who
+    joined or left)."""
+    return (
+        page.get_by_role("log", name="Conversation")
+        .get_by_role("listitem")
+        .and_(page.locator(".message"))
+    )
 
 
 def bodies(page: Page) -> list[str]:

@@ -31,12 +31,15 @@ def test_loading_older_messages_brings_back_every_page_in_order(people):
             room=room,
             author=alice if seq % 2 else bob,
             seq=seq,
+            pos=seq,
             body=f"message number {seq:03}",
             client_id=uuid.uuid4(),
         )
         for seq in range(1, 121)
     )
-    Room.objects.filter(id=room.id).update(last_seq=120, last_message_at=timezone.now())
+    Room.objects.filter(id=room.id).update(
+        last_seq=120, last_pos=120, last_message_at=timezone.now()
+    )
 
     page = people.page_for(bob)
     open_chat(page, f"/chat/r/{room.slug}/")
