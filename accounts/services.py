@@ -32,15 +32,15 @@ def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
 @transaction.atomic
 def api_token_revoke(*, user: User, token_id: int) -> bool:
     """Revoke one of the user's tokens and close the sockets it opened."""
-    from chat import realtime
+    from realtime import publisher
 
     updated = ApiToken.objects.filter(id=token_id, user=user, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
     if updated:
         transaction.on_commit(
-            lambda: realtime.sockets_close(
-                user_id=user.id, group=realtime.token_group(token_id), reason="revoked"
+            lambda: publisher.sockets_close(
+                user_id=user.id, group=publisher.token_group(token_id), reason="revoked"
             )
         )
     return bool(updated)
@@ -50,7 +50,7 @@ def api_token_revoke(*, user: User, token_id: int) -> bool:
 def api_tokens_revoke_all(*, user: User) -> int:
     """Revoke every live token of the user, void the unused tickets tokens minted and close the
     sockets they opened; the number of tokens revoked."""
-    from chat import realtime
+    from realtime import publisher
 
     token_ids = list(
         ApiToken.objects.filter(user=user, revoked_at__isnull=True).values_list("id", flat=True)
@@ -62,8 +62,8 @@ def api_tokens_revoke_all(*, user: User) -> int:
 
     def close_sockets() -> None:
         for token_id in token_ids:
-            realtime.sockets_close(
-                user_id=user.id, group=realtime.token_group(token_id), reason="revoked"
+            publisher.sockets_close(
+                user_id=user.id, group=publisher.token_group(token_id), reason="revoked"
             )
 
     transaction.on_commit(close_sockets)

@@ -14,7 +14,7 @@ from accounts.models import SocketTicket, User
 def user_sessions_end(*, user: User, keep_session_key: str = "") -> int:
     """Delete the user's sessions (but `keep_session_key`), void the unused tickets they issued
     and close the sockets they opened; the number of sessions ended."""
-    from chat import realtime
+    from realtime import publisher
 
     session_model = import_module(settings.SESSION_ENGINE).SessionStore.get_model_class()
     # Database sessions carry no user column, so each live one is decoded; this runs only when
@@ -32,8 +32,8 @@ def user_sessions_end(*, user: User, keep_session_key: str = "") -> int:
 
     def close_sockets() -> None:
         for session_key in ended:
-            realtime.sockets_close(
-                user_id=user.id, group=realtime.session_group(session_key), reason="logged_out"
+            publisher.sockets_close(
+                user_id=user.id, group=publisher.session_group(session_key), reason="logged_out"
             )
 
     transaction.on_commit(close_sockets)

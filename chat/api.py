@@ -13,7 +13,7 @@ from ninja.security import HttpBearer, SessionAuth
 
 from accounts import services as account_services
 from accounts.models import ApiToken
-from chat import queries, services
+from chat import access, queries, services
 from chat.errors import ChatError, NotFound
 from chat.models import BIGINT_MAX
 from chat.serializers import message_dict, room_dict
@@ -184,7 +184,7 @@ def room_messages(
     before: int | None = Query(None, ge=0, le=BIGINT_MAX),
     limit: int = Query(queries.HISTORY_PAGE, ge=1, le=queries.HISTORY_MAX),
 ):
-    queries.room_for_member(user=request.user, room_id=room_id)
+    access.room_for_member(user=request.user, room_id=room_id)
     messages, has_more = queries.messages_before(room_id=room_id, before=before, limit=limit)
     return {"room": room_id, "messages": [message_dict(m) for m in messages], "has_more": has_more}
 

@@ -6,4 +6,7 @@ class ChatConfig(AppConfig):
     verbose_name = "Chat"
 
     def ready(self):
-        from chat import signals  # noqa: F401 (connects the revocation receivers)
+        from chat import signals, sockets  # noqa: F401 (signals connects the revocation receivers)
+        from realtime import publisher
+
+        publisher.on_publish_failure(sockets.room_stale)

@@ -19,10 +19,11 @@ from redis.exceptions import RedisError
 
 from accounts.credentials import Credential, credentials_valid
 from accounts.services import socket_ticket_redeem
-from chat import presence, queries, ratelimit, realtime, services, sockets
+from chat import access, presence, queries, ratelimit, services, sockets
 from chat.errors import BadRequest, ChatError, NotFound, RateLimited
 from chat.models import BIGINT_MAX, Message
 from chat.serializers import message_dict, message_frame, room_dict, room_event_frame
+from realtime import publisher
 
 logger = logging.getLogger(__name__)
 
@@ -184,11 +185,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         the credential, so that no revocation can fall unheard between check and subscription;
         then count it, subscribe its rooms and say hello."""
         self.credential = credential
-        revocation = [realtime.user_group(user.id)]
+        revocation = [publisher.user_group(user.id)]
         if credential.session_key:
-            revocation.append(realtime.session_group(credential.session_key))
+            revocation.append(publisher.session_group(credential.session_key))
         if credential.token_id:
-            revocation.append(realtime.token_group(credential.token_id))
+            revocation.append(publisher.token_group(credential.token_id))
         try:
             for group in revocation:
                 await self.channel_layer.group_add(group, self.channel_name)
@@ -213,8 +214,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.user = user
         for room in rooms:
-            await self.channel_layer.group_add(realtime.room_group(room.id), self.channel_name)
-            self.groups_joined.append(realtime.room_group(room.id))
+            await self.channel_layer.group_add(publisher.room_group(room.id), self.channel_name)
+            self.groups_joined.append(publisher.room_group(room.id))
         self.rooms = {room.id for room in rooms}
         self.seqs = {room.id: room.last_seq for room in rooms}
         sockets.registry().add(self)
@@ -305,7 +306,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def rooms_lost(self, room_ids: set[int]):
         """Stop the stream of rooms the user no longer belongs to, and say so."""
         for room_id in room_ids & self.rooms:
-            group = realtime.room_group(room_id)
+            group = publisher.room_group(room_id)
             self.rooms.discard(room_id)
             self.seqs.pop(room_id, None)
             if group in self.groups_joined:
@@ -438,7 +439,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             error.extra["client_id"] = str(client_id)
             raise
         frame = message_frame(message)
-        published = created and await realtime.frame_publish_async(frame)
+        published = created and await publisher.frame_publish_async(frame)
         if not published or room_id not in self.rooms:
             # A resend, a publish that failed (the message is stored all the same), or a room
             # this socket is not subscribed to (yet): no broadcast reaches this socket, so answer
@@ -457,7 +458,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     def _messages_before(self, room_id, before, limit):
-        queries.room_for_member(user=self.user, room_id=room_id)
+        access.room_for_member(user=self.user, room_id=room_id)
         messages, has_more = queries.messages_before(room_id=room_id, before=before, limit=limit)
         return [message_dict(m) for m in messages], has_more
 
@@ -471,7 +472,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send_json(answer)
 
     def _events_after(self, room_id, after):
-        queries.room_for_member(user=self.user, room_id=room_id)
+        access.room_for_member(user=self.user, room_id=room_id)
         items, last_pos, has_more = queries.events_after(room_id=room_id, after=after)
         events = [
             message_frame(item) if isinstance(item, Message) else room_event_frame(item)
@@ -509,12 +510,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_typing(self, frame):
         room_id = _room_id(frame)
-        if room_id not in self.rooms or not await database_sync_to_async(queries.is_member)(
+        if room_id not in self.rooms or not await database_sync_to_async(access.is_member)(
             user=self.user, room_id=room_id
         ):
             raise NotFound("No such room.")
         await self.channel_layer.group_send(
-            realtime.room_group(room_id),
+            publisher.room_group(room_id),
             {
                 "type": "chat.typing",
                 "room": room_id,
@@ -566,8 +567,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         if not rooms:
             return
-        await self.channel_layer.group_add(realtime.room_group(room_id), self.channel_name)
-        self.groups_joined.append(realtime.room_group(room_id))
+        await self.channel_layer.group_add(publisher.room_group(room_id), self.channel_name)
+        self.groups_joined.append(publisher.room_group(room_id))
         self.rooms.add(room_id)
         self.seqs[room_id] = rooms[0].last_seq
         await self.send_json(
@@ -578,7 +579,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room_id = event["room"]
         if room_id not in self.rooms:
             return
-        if await database_sync_to_async(queries.is_member)(user=self.user, room_id=room_id):
+        if await database_sync_to_async(access.is_member)(user=self.user, room_id=room_id):
             return  # stale event: the user is a member again
         await self.rooms_lost({room_id})
 
@@ -603,7 +604,7 @@ def _read_marker(user_id: int):
     """The user's revocation marker, or _UNKNOWN when the store cannot be read (so the caller
     checks in full)."""
     try:
-        return realtime.revocation_marker(user_id=user_id)
+        return publisher.revocation_marker(user_id=user_id)
     except Exception:
         logger.warning("revocation marker unreadable; checking sockets in full", exc_info=True)
         return _UNKNOWN

@@ -13,33 +13,12 @@ HISTORY_PAGE = 50
 HISTORY_MAX = 100
 
 
-def room_for_member(*, user, room_id: int) -> Room:
-    """The room if `user` belongs to it now; NotFound otherwise, whether or not it exists."""
-    if not user.is_authenticated or not user.is_active:
-        raise NotFound("No such room.")
-    try:
-        return Room.objects.get(id=room_id, memberships__user=user)
-    except (Room.DoesNotExist, ValueError, TypeError):
-        raise NotFound("No such room.") from None
-
-
 def room_by_slug(*, slug: str) -> Room:
     """A public or private room by slug (membership is checked by the caller's next step)."""
     try:
         return Room.objects.get(slug=slug)
     except Room.DoesNotExist:
         raise NotFound("No such room.") from None
-
-
-def room_for_reader(*, user, slug: str) -> tuple[Room, bool]:
-    """The room at `slug` and whether `user` is a member: members read their rooms, and any
-    signed-in user may preview a public room; NotFound otherwise, whether or not it exists."""
-    room = room_by_slug(slug=slug)
-    active = user.is_authenticated and user.is_active
-    joined = active and is_member(user=user, room_id=room.id)
-    if not (joined or (active and room.kind == Room.Kind.PUBLIC)):
-        raise NotFound("No such room.")
-    return room, joined
 
 
 def direct_partner(*, user, username: str):
@@ -68,10 +47,6 @@ def search_term_clean(term: str) -> str:
     if "\x00" in term:
         raise BadRequest("Search words cannot contain the NUL character.")
     return term.strip()
-
-
-def is_member(*, user, room_id: int) -> bool:
-    return Membership.objects.filter(room_id=room_id, user=user).exists()
 
 
 def room_ids_for_users(*, user_ids: set[int]) -> dict[int, set[int]]:

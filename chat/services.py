@@ -9,11 +9,13 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from chat import ratelimit, realtime
+from chat import ratelimit
+from chat.access import is_owner, owned_private_room, room_for_member
 from chat.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, TooLong
 from chat.models import Membership, Message, Room, RoomEvent
-from chat.queries import direct_key, direct_partner, direct_room, room_for_member
+from chat.queries import direct_key, direct_partner, direct_room
 from chat.serializers import message_frame, room_event_frame
+from realtime import publisher
 
 User = get_user_model()
 
@@ -72,7 +74,7 @@ def _next_pos(*, room_id: int) -> int:
 
 def _publish_on_commit(frame: dict) -> None:
     """Every change in a room goes out this one way: after its transaction commits."""
-    transaction.on_commit(lambda: realtime.frame_publish(frame))
+    transaction.on_commit(lambda: publisher.frame_publish(frame))
 
 
 def _room_event(*, room_id: int, kind: str, user) -> None:
@@ -88,7 +90,7 @@ def message_post(*, author, room_id: int, body, client_id: UUID) -> tuple[Messag
     returns the stored message. Returns (message, created)."""
     message, created = message_store(author=author, room_id=room_id, body=body, client_id=client_id)
     if created:
-        realtime.frame_publish(message_frame(message))
+        publisher.frame_publish(message_frame(message))
     return message, created
 
 
@@ -159,10 +161,8 @@ def message_edit(*, editor, room_id: int, message_id: int, body) -> Message:
 def message_delete(*, actor, room_id: int, message_id: int) -> Message:
     """Delete a message (its author, or the room's owner); its seq stays, its text goes."""
     message = _own_message(user=actor, room_id=room_id, message_id=message_id)
-    is_owner = Membership.objects.filter(
-        room_id=room_id, user=actor, role=Membership.Role.OWNER
-    ).exists()
-    if message.author_id != actor.id and not (is_owner and not message.room.is_direct):
+    owner = is_owner(user=actor, room_id=room_id)
+    if message.author_id != actor.id and not (owner and not message.room.is_direct):
         raise Forbidden("Only the author or the room's owner may delete a message.")
     message.body = ""
     message.deleted_at = timezone.now()
@@ -228,10 +228,10 @@ def room_delete(*, actor, room_id: int) -> None:
     if room.kind == Room.Kind.PUBLIC:
         if not actor.is_staff:
             raise Forbidden("Only staff delete public rooms.")
-    elif not Membership.objects.filter(room=room, user=actor, role=Membership.Role.OWNER).exists():
+    elif not is_owner(user=actor, room_id=room.id):
         raise NotFound("No such room.")
     room.delete()
-    transaction.on_commit(lambda: realtime.room_deleted(room_id=room_id))
+    transaction.on_commit(lambda: publisher.room_deleted(room_id=room_id))
 
 
 @transaction.atomic
@@ -249,7 +249,7 @@ def _membership_add(*, room: Room, user) -> Membership:
     membership, created = Membership.objects.get_or_create(room=room, user=user)
     if created:
         _room_event(room_id=room.id, kind=RoomEvent.Kind.JOINED, user=user)
-        transaction.on_commit(lambda: realtime.room_added(user_id=user.id, room_id=room.id))
+        transaction.on_commit(lambda: publisher.room_added(user_id=user.id, room_id=room.id))
     return membership
 
 
@@ -270,22 +270,13 @@ def room_leave(*, user, room_id: int) -> None:
             heir.role = Membership.Role.OWNER
             heir.save(update_fields=["role"])
         _room_event(room_id=room_id, kind=RoomEvent.Kind.LEFT, user=user)
-    transaction.on_commit(lambda: realtime.room_removed(user_id=user.id, room_id=room_id))
-
-
-def _owned_private_room(*, actor, room_id: int) -> Room:
-    room = room_for_member(user=actor, room_id=room_id)
-    if room.kind != Room.Kind.PRIVATE:
-        raise Forbidden("Only private rooms have invitations.")
-    if not Membership.objects.filter(room=room, user=actor, role=Membership.Role.OWNER).exists():
-        raise Forbidden("Only the room's owner may do that.")
-    return room
+    transaction.on_commit(lambda: publisher.room_removed(user_id=user.id, room_id=room_id))
 
 
 @transaction.atomic
 def member_invite(*, actor, room_id: int, username: str) -> Membership:
     """Add a user to a private room the actor owns."""
-    room = _owned_private_room(actor=actor, room_id=room_id)
+    room = owned_private_room(actor=actor, room_id=room_id)
     invitee = User.objects.filter(username__iexact=(username or "").strip(), is_active=True).first()
     if invitee is None:
         raise NotFound("No such user.")
@@ -295,14 +286,14 @@ def member_invite(*, actor, room_id: int, username: str) -> Membership:
 @transaction.atomic
 def member_remove(*, actor, room_id: int, user_id: int) -> None:
     """Remove a member from a private room the actor owns; their open sockets stop at once."""
-    room = _owned_private_room(actor=actor, room_id=room_id)
+    room = owned_private_room(actor=actor, room_id=room_id)
     if user_id == actor.id:
         raise BadRequest("Leave the room instead of removing yourself.")
     deleted, _ = Membership.objects.filter(room=room, user_id=user_id).delete()
     if not deleted:
         raise NotFound("That user is not a member.")
     _room_event(room_id=room.id, kind=RoomEvent.Kind.REMOVED, user=User.objects.get(id=user_id))
-    transaction.on_commit(lambda: realtime.room_removed(user_id=user_id, room_id=room.id))
+    transaction.on_commit(lambda: publisher.room_removed(user_id=user_id, room_id=room.id))
 
 
 def direct_room_open(*, user, other_username: str) -> Room:
@@ -323,7 +314,7 @@ def direct_room_open(*, user, other_username: str) -> Room:
     except IntegrityError:
         return Room.objects.get(direct_key=key)
     for uid in (user.id, other.id):
-        realtime.room_added(user_id=uid, room_id=room.id)
+        publisher.room_added(user_id=uid, room_id=room.id)
     return room
 
 

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from chat import realtime
+from realtime import publisher
 
 User = get_user_model()
 
@@ -24,8 +24,8 @@ def close_session_sockets(sender, request, user, **kwargs):
         import_module(settings.SESSION_ENGINE).SessionStore(session_key).delete()
         user_id = user.id
         transaction.on_commit(
-            lambda: realtime.sockets_close(
-                user_id=user_id, group=realtime.session_group(session_key), reason="logged_out"
+            lambda: publisher.sockets_close(
+                user_id=user_id, group=publisher.session_group(session_key), reason="logged_out"
             )
         )
 
@@ -37,8 +37,8 @@ def close_sockets_on_password_change_or_deactivation(sender, instance, created, 
     if not created and (password_changed or not instance.is_active):
         user_id = instance.id
         transaction.on_commit(
-            lambda: realtime.sockets_close(
-                user_id=user_id, group=realtime.user_group(user_id), reason="revoked"
+            lambda: publisher.sockets_close(
+                user_id=user_id, group=publisher.user_group(user_id), reason="revoked"
             )
         )
 
@@ -47,7 +47,7 @@ def close_sockets_on_password_change_or_deactivation(sender, instance, created, 
 def close_sockets_on_delete(sender, instance, **kwargs):
     user_id = instance.id
     transaction.on_commit(
-        lambda: realtime.sockets_close(
-            user_id=user_id, group=realtime.user_group(user_id), reason="revoked"
+        lambda: publisher.sockets_close(
+            user_id=user_id, group=publisher.user_group(user_id), reason="revoked"
         )
     )

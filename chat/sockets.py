@@ -132,6 +132,11 @@ def _check(sockets: list[Socket]) -> tuple[set[Credential], dict[int, set[int]],
     return valid, queries.room_ids_for_users(user_ids={c.user_id for c in valid}), last_seqs
 
 
+async def room_stale(room_id: int) -> None:
+    """Tell this process's sockets of a room to `sync` it (a publish to it failed)."""
+    await registry().room_stale(room_id)
+
+
 _registries: dict[asyncio.AbstractEventLoop, Registry] = {}
 
 

@@ -9,7 +9,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from chat import queries, services
+from chat import access, queries, services
 from chat.errors import BadRequest, ChatError, NotFound
 from chat.forms import InviteForm, RoomForm
 from chat.models import Membership, Room
@@ -51,7 +51,7 @@ def room_page(request, slug):
     """A room's page. A public room one is not in is a read-only preview with a Join button:
     public rooms are open to every signed-in user, and only a POST joins."""
     try:
-        room, joined = queries.room_for_reader(user=request.user, slug=slug)
+        room, joined = access.room_for_reader(user=request.user, slug=slug)
     except NotFound:
         raise Http404("No such room.") from None
     return _chat_page(request, room, joined=joined)
@@ -68,7 +68,7 @@ def direct_page(request, username):
             return _direct_start(request, partner)
         room = queries.direct_room(user=request.user, other=partner)
         if room is not None:
-            room = queries.room_for_member(user=request.user, room_id=room.id)
+            room = access.room_for_member(user=request.user, room_id=room.id)
     except NotFound:
         raise Http404("No such person.") from None
     if room is None:
@@ -121,7 +121,7 @@ def _chat_page(request, room: Room, *, joined: bool):
 
 def _member_room(request, room_id: int) -> Room:
     try:
-        return queries.room_for_member(user=request.user, room_id=room_id)
+        return access.room_for_member(user=request.user, room_id=room_id)
     except NotFound:
         raise Http404("No such room.") from None
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from accounts import services
 from accounts.models import ApiToken
-from chat import realtime
+from realtime import publisher
 from tests.accounts.images import image_bytes, upload
 
 
@@ -76,7 +76,7 @@ def test_password_set_by_an_admin_signs_the_user_out_everywhere_logs_and_mails_t
     ticket = services.socket_ticket_issue(user=user, session_key=phone.session.session_key)
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(realtime.session_group(laptop.session.session_key), channel)
+    async_to_sync(layer.group_add)(publisher.session_group(laptop.session.session_key), channel)
 
     with django_capture_on_commit_callbacks(execute=True), caplog.at_level(logging.WARNING):
         response = admin_sets_password(admin_client, user)

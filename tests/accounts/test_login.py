@@ -56,12 +56,12 @@ def test_logout_tells_the_sessions_sockets_to_close(
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
-    from chat import realtime
+    from realtime import publisher
 
     client.force_login(user)
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(realtime.session_group(client.session.session_key), channel)
+    async_to_sync(layer.group_add)(publisher.session_group(client.session.session_key), channel)
 
     with django_capture_on_commit_callbacks(execute=True):
         client.post(LOGOUT)

@@ -13,7 +13,7 @@ from accounts.services import (
     socket_ticket_issue,
     socket_ticket_redeem,
 )
-from chat import realtime
+from realtime import publisher
 
 PROFILE = reverse("accounts:profile")
 CREATE = reverse("accounts:token_create")
@@ -134,8 +134,8 @@ def test_sign_out_everywhere_ends_every_session_and_keeps_tokens_unless_asked(
     token, key = api_token_create(user=user, name="bot")
     session_ticket = socket_ticket_issue(user=user, session_key=phone.session.session_key)
     token_ticket = socket_ticket_issue(user=user, token_id=token.id)
-    layer, phone_socket = listen(realtime.session_group(phone.session.session_key))
-    _, bot_socket = listen(realtime.token_group(token.id))
+    layer, phone_socket = listen(publisher.session_group(phone.session.session_key))
+    _, bot_socket = listen(publisher.token_group(token.id))
 
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(SIGN_OUT_EVERYWHERE, follow=True)
@@ -160,7 +160,7 @@ def test_sign_out_everywhere_can_revoke_every_api_token_and_their_unused_tickets
     tokens = [api_token_create(user=user, name=name) for name in ("bot", "script")]
     _, bystander_key = api_token_create(user=bystander, name="theirs")
     unused = [socket_ticket_issue(user=user, token_id=token.id) for token, _ in tokens]
-    layer, bot_socket = listen(*(realtime.token_group(token.id) for token, _ in tokens))
+    layer, bot_socket = listen(*(publisher.token_group(token.id) for token, _ in tokens))
 
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(SIGN_OUT_EVERYWHERE, {"revoke_tokens": "on"}, follow=True)

@@ -10,8 +10,9 @@ from django.conf import settings
 from django.test import Client
 
 from accounts import services as account_services
-from chat import realtime, services
+from chat import services
 from chat.models import Message, Room
+from realtime import publisher
 from tests.chat.conftest import ORIGIN, ChatClient
 from tests.factories import PASSWORD, UserFactory, make_room, new_client_id
 
@@ -75,7 +76,7 @@ def events_dropped(monkeypatch):
     async def lost(group, event, *, room_id=None):
         return True
 
-    monkeypatch.setattr(realtime, "publish", lost)
+    monkeypatch.setattr(publisher, "publish", lost)
 
 
 async def frames_until_close(socket: ChatClient, quiet: float = 0.5) -> tuple[list, int | None]:

@@ -1,10 +1,11 @@
-"""Group names and the events the server pushes to open sockets (from sync code), and the
-revocation marker every socket frame checks."""
+"""Group names, the one publisher of what the server pushes to open sockets (room events after
+their commit, control events), and the revocation marker every socket frame checks."""
 
 import asyncio
 import json
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -48,10 +49,18 @@ async def publish(group: str, event: dict, *, room_id: int | None = None) -> boo
             logger.warning("publishing %s to %s failed", event["type"], group, exc_info=True)
     logger.error("gave up publishing %s to %s", event["type"], group)
     if room_id is not None:
-        from chat import sockets
-
-        await sockets.registry().room_stale(room_id)
+        for handler in _publish_failure_handlers:
+            await handler(room_id)
     return False
+
+
+_publish_failure_handlers: list[Callable[[int], Awaitable[None]]] = []
+
+
+def on_publish_failure(handler: Callable[[int], Awaitable[None]]) -> None:
+    """Call `handler(room_id)` in the publishing process when a room's event could not be
+    published (chat tells its sockets of the room to `sync`)."""
+    _publish_failure_handlers.append(handler)
 
 
 def _group_send(group: str, event: dict) -> None:
