@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
 from django.utils.cache import patch_cache_control
@@ -136,6 +136,8 @@ def sign_out_everywhere(request):
 @login_required
 @require_safe
 def initials_avatar(request, username: str):
+    if "\x00" in username:  # no username has one, and PostgreSQL refuses it in a query
+        raise Http404("No such user.")
     user = get_object_or_404(User, username=username)
     hue = int(hashlib.sha256(user.username.encode()).hexdigest()[:8], 16) % 360
     svg = (

@@ -4,6 +4,7 @@ Thin by design: each frame type has one small handler that validates the frame's
 a service or query; identity comes from the scope (or a ticket), never from a frame."""
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -108,7 +109,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
     auth_timer = None
     marker = _UNKNOWN  # the user's revocation marker when the credential was last checked
     counted = False  # in the user's socket count
-    sending = False  # a send to the client is in progress
     closing = False
     close_task = None  # held so the close in progress is not garbage-collected
     revoked = False
@@ -118,6 +118,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.rooms = set()
         self.seqs = {}
         self.groups_joined = []
+        # One write to the client at a time: the backstop's task may send too, and two writes
+        # waiting on a client that is not reading would break the connection.
+        self.send_lock = asyncio.Lock()
 
     @property
     def socket_id(self) -> str:
@@ -281,7 +284,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """The credential no longer holds: say so and close, at once or, when a send to a client
         that is not reading is in progress, as soon as it ends (or times out)."""
         self.revoked = True
-        if not self.sending:
+        if not self.send_lock.locked():
             await self._close_revoked()
 
     async def _close_revoked(self):
@@ -305,12 +308,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def rooms_lost(self, room_ids: set[int]):
         """Stop the stream of rooms the user no longer belongs to, and say so."""
-        for room_id in room_ids & self.rooms:
+        for room_id in room_ids:
             group = publisher.room_group(room_id)
             self.rooms.discard(room_id)
             self.seqs.pop(room_id, None)
-            if group in self.groups_joined:
-                self.groups_joined.remove(group)
+            if group not in self.groups_joined:
+                continue  # told already
+            self.groups_joined.remove(group)
             await self.channel_layer.group_discard(group, self.channel_name)
             await self.send_json({"type": "room.removed", "room": room_id})
 
@@ -321,7 +325,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.closing:
             return
         self.closing = True
-        self.close_task = asyncio.ensure_future(super().close(code=code, reason=reason))
+        self.close_task = asyncio.ensure_future(self._close_after_send(code, reason))
+        self.close_task.add_done_callback(_log_failure)
+
+    async def _close_after_send(self, code, reason):
+        try:
+            async with asyncio.timeout(settings.CHAT_SEND_TIMEOUT):
+                await self.send_lock.acquire()
+        except TimeoutError:
+            pass  # the send that holds it times out as well; close regardless
+        with contextlib.suppress(OSError):  # the client is gone already
+            await super().close(code=code, reason=reason)
 
     async def send(self, text_data=None, bytes_data=None, close=False):
         await self._send_now(text_data)
@@ -334,17 +348,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         events for it back forever."""
         if self.closing:
             return
-        self.sending = True
         try:
-            async with asyncio.timeout(settings.CHAT_SEND_TIMEOUT):
-                await super().send(text_data=text)
+            async with asyncio.timeout(settings.CHAT_SEND_TIMEOUT), self.send_lock:
+                if not self.closing:
+                    await super().send(text_data=text)
         except TimeoutError:
-            self.sending = False
             await self.close(code=CLOSE_TRY_AGAIN)
         except OSError:  # the client went away mid-send; its disconnect event follows
             self.closing = True
-        finally:
-            self.sending = False
 
     async def send_json(self, content: dict):
         await self.send(text_data=json.dumps(content))
@@ -352,23 +363,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if self.closing:
             return
-        if bytes_data is not None:
-            if len(bytes_data) > settings.CHAT_FRAME_MAX_BYTES:
-                await self.close(code=CLOSE_TOO_BIG)
-            elif self.user is None:
-                await self.close(code=CLOSE_UNAUTHENTICATED)
-            else:
-                await self.send_json(BadRequest("Frames are JSON text, not binary.").as_frame())
-            return
         limit = settings.CHAT_FRAME_MAX_BYTES
-        if len(text_data) * 4 > limit and len(text_data.encode()) > limit:
+        if bytes_data is not None:
+            too_big = len(bytes_data) > limit
+        else:
+            too_big = len(text_data) * 4 > limit and len(text_data.encode()) > limit
+        if too_big:
             await self.close(code=CLOSE_TOO_BIG)
             return
-        frame = _parse(text_data)
+        frame = _parse(text_data) if bytes_data is None else None
         if self.user is None:
-            await self.authenticate(frame)
+            if bytes_data is not None:
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+            else:
+                await self.authenticate(frame)
             return
         try:
+            # The credential first: a revoked socket is answered nothing, not even an error.
+            if not await self.recheck():
+                return
+            if bytes_data is not None:
+                raise BadRequest("Frames are JSON text, not binary.")
             await self.handle(frame)
         except ChatError as error:
             await self.send_json(error.as_frame())
@@ -380,9 +395,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "detail": "The server is having trouble; trying again.",
                 "retry_after": 1,
             }
-            if isinstance(frame.get("client_id"), str):
-                error["client_id"] = frame["client_id"][:64]
-            await self.send_json(error)
+            await self.send_json(_naming_client_id(error, frame))
         except Exception:
             logger.exception("socket frame failed")
             error = {
@@ -390,12 +403,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "code": "internal",
                 "detail": "Something went wrong on the server; try again.",
             }
-            if isinstance(frame.get("client_id"), str):  # a send: the page marks it failed
-                error["client_id"] = frame["client_id"][:64]
-            await self.send_json(error)
+            await self.send_json(_naming_client_id(error, frame))
 
     async def handle(self, frame):
-        """Check the frame's shape, the user's budget for its type and the credential; run it."""
+        """Check the frame's shape and the user's budget for its type; run it."""
         if not isinstance(frame, dict):
             raise BadRequest(
                 f"A frame is a JSON object with a 'type', nested at most {FRAME_MAX_DEPTH} deep."
@@ -404,8 +415,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         handler = self.handlers.get(frame_type) if isinstance(frame_type, str) else None
         if handler is None:
             raise BadRequest("Unknown frame type.")
-        if not await self.recheck():
-            return
         wait = ratelimit.take_frame(user_id=self.user.id, frame_type=frame_type)
         if wait:
             raise RateLimited("Too many frames; slow down.", retry_after=round(wait, 3))
@@ -598,6 +607,18 @@ async def _refuse_try_again(receive, send, *, accepted: bool) -> None:
         await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN})
     except Exception:  # the client is gone already
         logger.info("could not close a failed socket", exc_info=True)
+
+
+def _naming_client_id(error: dict, frame) -> dict:
+    """The error, naming the frame's client_id if it had one (a send: the page marks it failed)."""
+    if isinstance(frame, dict) and isinstance(frame.get("client_id"), str):
+        error["client_id"] = frame["client_id"][:64]
+    return error
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("socket task failed", exc_info=task.exception())
 
 
 def _read_marker(user_id: int):

@@ -61,7 +61,7 @@ class Registry:
     async def room_stale(self, room_id: int) -> None:
         """Tell this process's sockets of a room to `sync` it (a publish to it failed)."""
         for socket in list(self.sockets):
-            await socket.room_stale(room_id)
+            _spawn(socket.room_stale(room_id))
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -102,11 +102,12 @@ class Registry:
             if socket not in self.sockets:
                 continue  # closed meanwhile
             if socket.credential not in valid:
-                await socket.revoke()
+                _spawn(socket.revoke())
                 continue
             lost = rooms_before[socket] - rooms.get(socket.credential.user_id, set())
             if lost:
-                await socket.rooms_lost(lost)
+                socket.rooms.difference_update(lost)  # no delivery of theirs from now on
+                _spawn(socket.rooms_lost(lost))
         await _tell_stale([s for s in sockets if s in self.sockets], last_seqs)
 
 
@@ -115,7 +116,24 @@ async def _tell_stale(sockets: list[Socket], last_seqs: dict[int, int]) -> None:
         for room_id in list(socket.rooms):
             last_seq = last_seqs.get(room_id, 0)
             if last_seq > socket.seqs.get(room_id, last_seq):
-                await socket.room_stale(room_id, seq=last_seq)
+                _spawn(socket.room_stale(room_id, seq=last_seq))
+
+
+# Work the backstop hands to a socket runs in a task of its own: a socket whose client has stopped
+# reading may take up to CHAT_SEND_TIMEOUT to take a frame, and must hold up no other socket.
+_tasks: set[asyncio.Task] = set()
+
+
+def _spawn(coroutine) -> None:
+    task = asyncio.ensure_future(coroutine)
+    _tasks.add(task)
+    task.add_done_callback(_done)
+
+
+def _done(task: asyncio.Task) -> None:
+    _tasks.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("socket backstop task failed", exc_info=task.exception())
 
 
 def _check(sockets: list[Socket]) -> tuple[set[Credential], dict[int, set[int]], dict[int, int]]:

@@ -74,3 +74,8 @@ def test_initials_avatar_for_username_with_dots(client, make_user):
     response = client.get(avatar_url(person.username))
 
     assert svg(response).find(f"{SVG}text").text == "J"
+
+
+def test_a_nul_byte_in_the_username_is_a_404_not_a_server_error(client, make_user):
+    client.force_login(make_user(username="alice"))
+    assert client.get("/accounts/avatar/al%00ice.svg").status_code == 404

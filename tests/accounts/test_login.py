@@ -2,7 +2,9 @@ import time
 
 import pytest
 from django.urls import reverse
+from django.utils.module_loading import import_string
 
+from config import settings as project_settings
 from tests.factories import PASSWORD
 
 LOGIN = reverse("accounts:login")
@@ -273,3 +275,14 @@ def test_login_page_has_labels_and_csrf(client):
     assert '<label for="id_username"' in html
     assert '<label for="id_password"' in html
     assert "csrfmiddlewaretoken" in html
+
+
+def test_the_one_process_cache_keeps_a_lock_through_a_flood_of_other_keys():
+    """`make run`'s cache (no Redis) holds the throttle's counts and the revocation markers: a
+    flood of other keys (failures from many addresses) must not cull them (default: 300 keys)."""
+    config = project_settings.CACHES["default"]
+    cache = import_string(config["BACKEND"])("flood-test", config)
+    cache.set("login:alice@127.0.0.20", 5, 300)
+    for n in range(1000):
+        cache.set(f"login:someone@10.0.{n // 250}.{n % 250}", 1, 300)
+    assert cache.get("login:alice@127.0.0.20") == 5

@@ -10,8 +10,10 @@ from django.conf import settings
 from django.test import Client
 
 from accounts import services as account_services
+from accounts.credentials import Credential
 from chat import services
 from chat.models import Message, Room
+from chat.sockets import Registry
 from realtime import publisher
 from tests.chat.conftest import ORIGIN, ChatClient
 from tests.factories import PASSWORD, UserFactory, make_room, new_client_id
@@ -180,3 +182,55 @@ async def test_a_stale_removal_event_keeps_a_member_who_rejoined():
     await sync_to_async(victim.owner_posts)("welcome back")
     assert (await socket.receive_type("message"))["message"]["body"] == "welcome back"
     await socket.close()
+
+
+@pytest.mark.parametrize(
+    "frame",
+    ["not json", "[1]", '{"type": "dance"}', "[" * 50 + "]" * 50, b"\x00binary"],
+    ids=["not-json", "not-an-object", "unknown-type", "too-deep", "binary"],
+)
+async def test_a_revoked_socket_answers_no_frame_not_even_a_malformed_one(frame, events_dropped):
+    victim, socket = await victim_socket("token_revoke")
+    await sync_to_async(victim.revoke)()
+    if isinstance(frame, bytes):
+        await socket.send_raw(data=frame)
+    else:
+        await socket.send_raw(text=frame)
+    frames, code = await frames_until_close(socket)
+    assert (frames, code) == ([{"type": "error", "code": "unauthenticated"}], 4401)
+
+
+class StuckSocket:
+    """A socket the backstop finds revoked but whose client reads nothing: telling it blocks."""
+
+    def __init__(self, credential, name):
+        self.socket_id, self.credential, self.rooms, self.seqs = name, credential, set(), {}
+        self.told, self.unstuck = asyncio.Event(), asyncio.Event()
+
+    async def revoke(self):
+        self.told.set()
+        await self.unstuck.wait()
+
+
+class ReadingSocket(StuckSocket):
+    async def revoke(self):
+        self.told.set()
+
+
+async def test_a_socket_that_blocks_the_backstop_holds_up_no_other(settings):
+    settings.CHAT_REVALIDATE_SECONDS = 3600
+    victim = await sync_to_async(Victim)("token_revoke")
+    credential = Credential(user_id=victim.user.id, token_id=victim.token.id)
+    sockets = [
+        StuckSocket(credential, "stuck-1"),
+        ReadingSocket(credential, "reading"),
+        StuckSocket(credential, "stuck-2"),
+    ]
+    registry = Registry()
+    for socket in sockets:
+        registry.sockets.add(socket)
+    await sync_to_async(victim.revoke)()
+    await asyncio.wait_for(registry.sweep(), 5)
+    for socket in sockets:
+        await asyncio.wait_for(socket.told.wait(), 1)
+        socket.unstuck.set()
