@@ -1,8 +1,12 @@
 """A dropped connection: the page says so, comes back by itself and misses nothing."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from playwright.sync_api import expect
 
+from chat import services
+from chat.models import Message
 from tests.e2e.pages import (
     bodies,
     expect_all_sent,
@@ -71,3 +75,32 @@ def test_page_reconnects_after_the_browser_goes_offline(people):
         expect_message(bob_page, text, timeout=20_000)
     assert bodies(bob_page) == MISSED
     assert bob_page.evaluate("window.sameDocument") is True, "the page was reloaded"
+
+
+def test_edits_and_deletions_made_while_away_show_after_the_reconnect(people):
+    alice = UserFactory(username="alice")
+    bob = UserFactory(username="bob")
+    alice_page = people.page_for(alice)
+    open_chat(alice_page, "/chat/dm/bob/")
+    bob_page = people.page_for(bob)
+    open_chat(bob_page, "/chat/dm/alice/")
+    for text in ("keep me", "delete me"):
+        send_with_enter(alice_page, text)
+        expect_message(bob_page, text)
+
+    bob_page.context.set_offline(True)
+    expect(bob_page.get_by_role("status").filter(has_text="Reconnecting")).to_be_visible()
+    kept, gone = Message.objects.get(body="keep me"), Message.objects.get(body="delete me")
+
+    def while_away():  # in a thread of its own: Playwright's event loop owns this one
+        services.message_edit(editor=alice, room_id=kept.room_id, message_id=kept.id, body="kept!")
+        services.message_delete(actor=alice, room_id=gone.room_id, message_id=gone.id)
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(while_away).result(timeout=30)
+    bob_page.context.set_offline(False)
+
+    expect_message(bob_page, "kept!", timeout=20_000)
+    expect(bob_page.get_by_text("This message was deleted.")).to_be_visible()
+    expect(bob_page.get_by_text("(edited)")).to_be_visible()
+    assert bodies(bob_page) == ["kept!", "This message was deleted."]
