@@ -142,7 +142,7 @@ def server_command(host: str, port: int, *, app: str = "config.asgi:application"
         "--http",
         "httptools",
         "--ws",
-        "websockets",
+        "websockets-sansio",
         "--ws-max-size",
         str(WS_MAX_SIZE),
         *proxy_options,
