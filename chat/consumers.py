@@ -78,7 +78,7 @@ def _seq(frame: dict, field: str, *, required: bool) -> int | None:
     if value is None and not required:
         return None
     if type(value) is not int or not 0 <= value <= BIGINT_MAX:
-        raise BadRequest(f"'{field}' must be a seq number (an integer >= 0).")
+        raise BadRequest(f"'{field}' must be an integer >= 0 (a seq, or for sync a position).")
     return value
 
 
