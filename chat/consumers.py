@@ -595,6 +595,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def auth_revoked(self, event):
         await self.revoke()
 
+    async def layer_overflowed(self, event):
+        """Events for this socket were dropped (its queue was full): rather than miss them,
+        perhaps a revocation among them, the client reconnects and syncs."""
+        await self.close(code=CLOSE_TRY_AGAIN)
+
 
 async def _refuse_try_again(receive, send, *, accepted: bool) -> None:
     """Close with 1013 (try again later), accepting the handshake first if need be."""

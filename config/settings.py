@@ -135,7 +135,7 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "chat.layers.OverflowAwareInMemoryChannelLayer"}}
     # One process: log-in throttle counts and revocation markers must not be culled by a flood
     # of other keys (the default keeps 300 entries).
     CACHES = {

@@ -60,7 +60,7 @@ def channel_layer(request, settings):
             }
         }
     else:
-        layers = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+        layers = {"default": {"BACKEND": "chat.layers.OverflowAwareInMemoryChannelLayer"}}
     with override_settings(CHANNEL_LAYERS=layers):
         channel_layers.backends.clear()
         yield request.param

@@ -2,9 +2,11 @@
 an outage is answered `unavailable`, a handshake during a Redis outage is told to try again."""
 
 import asyncio
+import contextlib
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.exceptions import ChannelFull
 from channels.layers import channel_layers, get_channel_layer
 from django.conf import settings
 from django.db import OperationalError
@@ -149,3 +151,20 @@ async def test_faults_leave_open_sockets_usable(sockets, failing_publishes):
     await asyncio.sleep(0.1)
     await sender.send(type="send", room=room.id, body="two", client_id=new_client_id())
     assert (await receiver.receive_type("message"))["message"]["body"] == "two"
+
+
+async def test_a_socket_whose_queue_overflows_is_closed_1013_rather_than_missing_events(
+    sockets, channel_layer
+):
+    if channel_layer != "memory":
+        pytest.skip("the in-memory layer's capacity: Redis layers are bounded by the backstop")
+    alice, _, room = await alice_and_bob_in_a_room()
+    client, _ = await sockets(alice)
+    layer = get_channel_layer()
+    channel = next(iter(layer.groups[f"room.{room.id}"]))
+    # More events than the socket's queue holds, before it can read one (a revocation could be
+    # among those dropped).
+    for n in range(layer.capacity + 10):
+        with contextlib.suppress(ChannelFull):  # dropped, as group_send drops it
+            await layer.send(channel, {"type": "room.frame", "room": 0, "frame": str(n)})
+    assert await client.closed_with() == 1013
