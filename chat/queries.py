@@ -2,7 +2,8 @@
 
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
-from django.db.models import F, OuterRef, Prefetch, Q, Subquery
+from django.db.models import Count, F, OuterRef, Prefetch, Q, Subquery
+from django.db.models.functions import Coalesce
 
 from chat.errors import BadRequest, NotFound
 from chat.models import Membership, Message, Room, RoomEvent
@@ -72,6 +73,20 @@ def rooms_for_user(*, user, room_id: int | None = None) -> list[Room]:
     `partner` (for a direct room), `last_body`, `last_author_name` and `unread`; a fixed number of
     queries whatever their count."""
     last = Message.objects.filter(room=OuterRef("pk"), deleted_at__isnull=True).order_by("-seq")
+    read_upto = Membership.objects.filter(room=OuterRef(OuterRef("pk")), user=user).values(
+        "last_read_seq"
+    )[:1]
+    # Unread: others' messages past the read marker that still stand (a deleted one no longer
+    # counts, and one's own never does).
+    unread = (
+        Message.objects.filter(room=OuterRef("pk"), deleted_at__isnull=True)
+        .exclude(author=user)
+        .filter(seq__gt=Coalesce(Subquery(read_upto), 0))
+        .order_by()
+        .values("room")
+        .annotate(count=Count("id"))
+        .values("count")
+    )
     rooms = Room.objects.filter(memberships__user=user)
     if room_id is not None:
         rooms = rooms.filter(id=room_id)
@@ -79,11 +94,7 @@ def rooms_for_user(*, user, room_id: int | None = None) -> list[Room]:
         rooms.annotate(
             last_body=Subquery(last.values("body")[:1]),
             last_author_name=Subquery(last.values("author__username")[:1]),
-            last_read_seq=Subquery(
-                Membership.objects.filter(room=OuterRef("pk"), user=user).values("last_read_seq")[
-                    :1
-                ]
-            ),
+            unread_count=Coalesce(Subquery(unread), 0),
         )
         .prefetch_related(
             Prefetch(
@@ -99,7 +110,7 @@ def rooms_for_user(*, user, room_id: int | None = None) -> list[Room]:
     for room in rooms:
         room.partner = room.partner_memberships[0].user if room.partner_memberships else None
         room.title = room_title(room=room, partner=room.partner)
-        room.unread = max(room.last_seq - (room.last_read_seq or 0), 0)
+        room.unread = room.unread_count
     return rooms
 
 

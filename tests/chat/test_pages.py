@@ -9,6 +9,7 @@ from django.urls import reverse
 from chat import services
 from chat.errors import Forbidden
 from chat.models import Membership, Room
+from chat.queries import rooms_for_user
 from tests.factories import UserFactory, make_room, new_client_id
 
 pytestmark = pytest.mark.django_db
@@ -332,3 +333,19 @@ def test_a_nul_byte_in_a_direct_chat_address_is_404(client):
     client.force_login(UserFactory())
     assert client.get("/chat/dm/bob%00/").status_code == 404
     assert client.post("/chat/dm/bob%00/", {"body": "hi"}).status_code == 404
+
+
+def test_unread_counts_only_others_messages_that_still_stand():
+    alice, bob = UserFactory(), UserFactory()
+    dm = make_room(Room.Kind.DIRECT, alice, bob)
+    post(alice, dm, "my own message is never unread to me")
+    post(bob, dm, "one")
+    oops = post(bob, dm, "oops, wrong room")
+    post(bob, dm, "three")
+    services.room_mark_read(user=alice, room_id=dm.id, seq=2)  # read up to Bob's "one"
+    assert rooms_for_user(user=alice)[0].unread == 2
+    services.message_delete(actor=bob, room_id=dm.id, message_id=oops.id)
+    assert rooms_for_user(user=alice)[0].unread == 1
+    assert rooms_for_user(user=bob)[0].unread == 1  # Alice's message, Bob has read nothing
+    [room] = rooms_for_user(user=alice)
+    assert room.last_body == "three"
