@@ -254,7 +254,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self.channel_layer.group_discard(group, self.channel_name)
             if self.counted:
                 await database_sync_to_async(presence.socket_close)(
-                    user_id=self.user.id, socket_id=self.socket_id
+                    user_id=self.credential.user_id, socket_id=self.socket_id
                 )
         except Exception:  # the layer or Redis is down: groups and counts expire by themselves
             logger.exception("could not release a closed socket")
