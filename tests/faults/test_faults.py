@@ -13,6 +13,7 @@ import subprocess
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -614,7 +615,10 @@ def run_faults(servers, redis_a, redis_b, prefix, db_url) -> tuple[str, list[str
         )
         return f"{header}\n{scene.table()}", failures
 
-    return asyncio.run(scenario())
+    # A loop of its own, in a thread of its own: after the browser tests, Playwright's loop owns
+    # this thread.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, scenario()).result()
 
 
 def final_failures(scene: Scene) -> list[str]:
