@@ -60,13 +60,9 @@ def api_tokens_revoke_all(*, user: User) -> int:
     )
     SocketTicket.objects.filter(user=user, token__isnull=False, used_at__isnull=True).delete()
 
-    def close_sockets() -> None:
-        for token_id in token_ids:
-            publisher.sockets_close(
-                user_id=user.id, group=publisher.token_group(token_id), reason="revoked"
-            )
-
-    transaction.on_commit(close_sockets)
+    publisher.sockets_close_on_commit(
+        user_id=user.id, groups=[publisher.token_group(t) for t in token_ids], reason="revoked"
+    )
     return len(token_ids)
 
 

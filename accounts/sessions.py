@@ -30,11 +30,7 @@ def user_sessions_end(*, user: User, keep_session_key: str = "") -> int:
         session_key=keep_session_key
     ).delete()
 
-    def close_sockets() -> None:
-        for session_key in ended:
-            publisher.sockets_close(
-                user_id=user.id, group=publisher.session_group(session_key), reason="logged_out"
-            )
-
-    transaction.on_commit(close_sockets)
+    publisher.sockets_close_on_commit(
+        user_id=user.id, groups=[publisher.session_group(k) for k in ended], reason="logged_out"
+    )
     return len(ended)

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.cache import cache
+from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
@@ -121,3 +122,13 @@ def sockets_close(*, user_id: int, group: str, reason: str) -> None:
     comes first: a socket that misses the event still finds the marker at its next frame."""
     revocation_mark(user_id=user_id)
     _group_send(group, {"type": "auth.revoked", "reason": reason})
+
+
+def sockets_close_on_commit(*, user_id: int, groups: list[str], reason: str) -> None:
+    """sockets_close for each group, once the current transaction commits."""
+
+    def close() -> None:
+        for group in groups:
+            sockets_close(user_id=user_id, group=group, reason=reason)
+
+    transaction.on_commit(close)
