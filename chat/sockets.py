@@ -7,8 +7,9 @@ in a few batched queries and renews their socket-count entries. So a socket that
 and missed its event still loses its stream within that interval.
 
 The backstop is also how a message that the channel layer failed to carry (a publish that failed,
-a Redis restart, a full channel) still reaches every socket: each sweep compares every room's
-last seq with the highest one each socket was sent, and tells a socket that is behind to `sync`."""
+a Redis restart, a full channel) still reaches every socket: each sweep, and between sweeps a
+cheaper catch-up every CHAT_CATCH_UP_SECONDS over recently active rooms, compares each room's last
+seq with the highest one each socket was sent, and tells a socket that is behind to `sync`."""
 
 import asyncio
 import logging

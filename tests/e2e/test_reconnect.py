@@ -54,13 +54,19 @@ def test_page_reconnects_after_its_server_restarts_and_shows_what_it_missed(peop
     assert bob_page.evaluate("window.sameDocument") is True, "the page was reloaded"
 
 
-def test_page_reconnects_after_the_browser_goes_offline(people):
+def alice_and_bob_chatting(people):
+    """Alice's and Bob's pages open on their direct chat; (alice, alice's page, bob's page)."""
     alice = UserFactory(username="alice")
     bob = UserFactory(username="bob")
     alice_page = people.page_for(alice)
     open_chat(alice_page, "/chat/dm/bob/")
     bob_page = people.page_for(bob)
     open_chat(bob_page, "/chat/dm/alice/")
+    return alice, alice_page, bob_page
+
+
+def test_page_reconnects_after_the_browser_goes_offline(people):
+    _, alice_page, bob_page = alice_and_bob_chatting(people)
 
     bob_page.context.set_offline(True)
     bob_page.evaluate("window.sameDocument = true")
@@ -78,12 +84,7 @@ def test_page_reconnects_after_the_browser_goes_offline(people):
 
 
 def test_edits_and_deletions_made_while_away_show_after_the_reconnect(people):
-    alice = UserFactory(username="alice")
-    bob = UserFactory(username="bob")
-    alice_page = people.page_for(alice)
-    open_chat(alice_page, "/chat/dm/bob/")
-    bob_page = people.page_for(bob)
-    open_chat(bob_page, "/chat/dm/alice/")
+    alice, alice_page, bob_page = alice_and_bob_chatting(people)
     for text in ("keep me", "delete me"):
         send_with_enter(alice_page, text)
         expect_message(bob_page, text)
