@@ -18,8 +18,9 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
 from accounts import throttle
-from accounts.avatars import ACCEPTED_FORMATS
 from accounts.models import User
+from accounts.services import time_zones
+from imaging.limits import ACCEPTED_FORMATS
 
 EMAIL_TAKEN = "An account with that email address already exists."
 T = TypeVar("T")
@@ -207,6 +208,43 @@ class ProfileForm(forms.Form):
         password_check_throttled(check, username=self.user.get_username(), address=self.address)
 
 
+def _time_zone_choices() -> list[tuple[str, str]]:
+    zones = sorted(time_zones())
+    return [("", "Not set (my browser reports it)"), *((zone, zone) for zone in zones)]
+
+
+class PresenceSettingsForm(forms.Form):
+    """The dashboard's presence section: who sees that the user is around, and their time."""
+
+    show_presence = forms.BooleanField(
+        label="Show people in my rooms when I am online",
+        required=False,
+        help_text="Off: you always look offline, with no last-seen time.",
+    )
+    send_read_receipts = forms.BooleanField(
+        label="Send read receipts",
+        required=False,
+        help_text="Off: nobody sees what you have read, and you see no one's receipts either.",
+    )
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        required=False,
+        choices=_time_zone_choices,
+        help_text="Shown as your local time on your profile card.",
+    )
+
+    def __init__(self, *args, user: User, **kwargs):
+        kwargs.setdefault(
+            "initial",
+            {
+                "show_presence": user.show_presence,
+                "send_read_receipts": user.send_read_receipts,
+                "time_zone": user.time_zone,
+            },
+        )
+        super().__init__(*args, **kwargs)
+
+
 class TokenCreateForm(forms.Form):
     """A name for a new API token, so its owner can tell tokens apart."""
 
@@ -232,3 +270,7 @@ class SiteUrlPasswordResetForm(PasswordResetForm):
         site = urlsplit(settings.SITE_URL)
         kwargs.update(domain_override=site.netloc, use_https=site.scheme == "https")
         super().save(**kwargs)
+
+
+class ThemeForm(forms.Form):
+    theme = forms.ChoiceField(label="Colour scheme", choices=User.Theme.choices)

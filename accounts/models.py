@@ -6,8 +6,23 @@ from django.db.models.functions import Lower
 class User(AbstractUser):
     """A Parley account; the email address is unique whatever its case."""
 
+    class Theme(models.TextChoices):
+        SYSTEM = "system", "Follow the system"
+        LIGHT = "light", "Light"
+        DARK = "dark", "Dark"
+
     email = models.EmailField("email address")
     avatar = models.ImageField(upload_to="avatars/", blank=True)
+    theme = models.CharField(max_length=6, choices=Theme.choices, default=Theme.SYSTEM)
+    # Presence and read receipts are shown to people who share a room; each can be turned off.
+    show_presence = models.BooleanField("show when I am online", default=True)
+    send_read_receipts = models.BooleanField("send read receipts", default=True)
+    # IANA zone names (validated with zoneinfo), so a profile card can show local time: the one
+    # chosen on the dashboard wins over the one the browser last reported.
+    time_zone = models.CharField(max_length=64, blank=True)
+    reported_time_zone = models.CharField(max_length=64, blank=True, editable=False)
+    # When the user's last socket closed (or its process stopped renewing it).
+    last_seen = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [

@@ -3,7 +3,9 @@
 import hashlib
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import cache
+from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -133,6 +135,14 @@ def profile_update(*, user: User, first_name: str, last_name: str, email: str) -
     user.save(update_fields=["first_name", "last_name", "email"])
 
 
+def user_theme_set(*, user: User, theme: str) -> None:
+    """Choose the user's colour scheme: follow the system's, or always light or dark."""
+    if theme not in User.Theme.values:
+        raise ValueError(f"No such colour scheme: {theme!r}")
+    user.theme = theme
+    user.save(update_fields=["theme"])
+
+
 def avatar_set(*, user: User, upload) -> None:
     """Replace the user's picture with a clean thumbnail of `upload`; AvatarRejected if unfit."""
     thumbnail = avatars.avatar_thumbnail(upload)
@@ -160,3 +170,46 @@ def _delete_after_commit(user: User, name: str) -> None:
     if name:
         storage = user.avatar.storage
         transaction.on_commit(lambda: storage.delete(name))
+
+
+def time_zone_valid(name) -> bool:
+    """Whether `name` is an IANA time zone this server knows (zoneinfo's list)."""
+    return isinstance(name, str) and name in time_zones()
+
+
+@cache
+def time_zones() -> frozenset[str]:
+    """The IANA zones zoneinfo knows (but "localtime", the server's own, which names none)."""
+    return frozenset(available_timezones() - {"localtime"})  # walks the zone files: once
+
+
+def presence_settings_update(
+    *, user: User, show_presence: bool, send_read_receipts: bool, time_zone: str
+) -> None:
+    """Change who sees the user's presence and receipts, and their time zone; their open sockets
+    pick the change up at once."""
+    from realtime import publisher
+
+    if time_zone and not time_zone_valid(time_zone):
+        raise ValueError(f"Unknown time zone {time_zone!r}.")
+    user.show_presence = show_presence
+    user.send_read_receipts = send_read_receipts
+    user.time_zone = time_zone
+    user.save(update_fields=["show_presence", "send_read_receipts", "time_zone"])
+    user_id = user.id
+    transaction.on_commit(lambda: publisher.user_settings_changed(user_id=user_id))
+
+
+def time_zone_report(*, user: User, time_zone) -> bool:
+    """Store the time zone a browser reports, if valid and new; whether it was stored. It never
+    replaces a zone the user chose."""
+    if not time_zone_valid(time_zone) or time_zone == user.reported_time_zone:
+        return False
+    user.reported_time_zone = time_zone
+    User.objects.filter(id=user.id).update(reported_time_zone=time_zone)
+    return True
+
+
+def user_last_seen_set(*, user_id: int, at: datetime) -> None:
+    """Record when the user was last connected (their presence went offline)."""
+    User.objects.filter(id=user_id).update(last_seen=at)

@@ -8,10 +8,11 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.utils.cache import patch_cache_control
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
@@ -19,10 +20,12 @@ from accounts import services, sessions, throttle
 from accounts.avatars import AvatarRejected
 from accounts.forms import (
     LoginForm,
+    PresenceSettingsForm,
     ProfileForm,
     SignOutEverywhereForm,
     SignupForm,
     SiteUrlPasswordResetForm,
+    ThemeForm,
     ThrottledPasswordChangeForm,
     TokenCreateForm,
 )
@@ -66,14 +69,32 @@ def profile(request):
             return redirect("accounts:profile")
     else:
         form = ProfileForm(user=user)
+    return _profile_page(request, form=form)
+
+
+def _profile_page(request, *, form=None, presence_form=None):
+    user = request.user
     context = {
-        "form": form,
+        "form": form or ProfileForm(user=user),
+        "presence_form": presence_form or PresenceSettingsForm(user=user),
         "token_form": TokenCreateForm(),
         "sign_out_form": SignOutEverywhereForm(),
         "tokens": user.api_tokens.all(),
         "new_key": request.session.pop(NEW_KEY_SESSION_KEY, None),
     }
     return render(request, "accounts/profile.html", context)
+
+
+@never_cache
+@login_required
+@require_POST
+def presence_settings(request):
+    form = PresenceSettingsForm(request.POST, user=request.user)
+    if not form.is_valid():
+        return _profile_page(request, presence_form=form)
+    services.presence_settings_update(user=request.user, **form.cleaned_data)
+    messages.success(request, "Your presence settings are saved.")
+    return redirect("accounts:profile")
 
 
 def _profile_save(user: User, form: ProfileForm) -> bool:
@@ -91,6 +112,22 @@ def _profile_save(user: User, form: ProfileForm) -> bool:
         user=user, first_name=data["first_name"], last_name=data["last_name"], email=data["email"]
     )
     return True
+
+
+@login_required
+@require_POST
+def theme_set(request):
+    """Keep the colour scheme chosen in the header, then go back to the page it was chosen on."""
+    form = ThemeForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest("Choose system, light or dark.")
+    services.user_theme_set(user=request.user, theme=form.cleaned_data["theme"])
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        back = reverse("accounts:profile")
+    return redirect(back)
 
 
 @login_required

@@ -2,14 +2,32 @@
 so open sockets hear of it). Private and direct rooms, memberships and messages are not
 registered or listed at all: who talks to whom, and what they say, is not staff's to see."""
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
 from chat import services
+from chat.errors import ChatError
 from chat.models import Room
+
+
+class PublicRoomForm(forms.ModelForm):
+    """The admin's room form checks a name as the staff page does (unique, whatever its case)."""
+
+    class Meta:
+        model = Room
+        fields = ("name",)
+
+    def clean_name(self):
+        try:
+            return services.public_room_name_clean(self.cleaned_data["name"])
+        except ChatError as error:
+            raise ValidationError(error.detail) from None
 
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
+    form = PublicRoomForm
     list_display = ("name", "slug", "last_seq", "last_message_at", "created_at")
     search_fields = ("name", "slug")
     fields = ("name",)

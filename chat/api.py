@@ -1,7 +1,9 @@
 """The JSON API for bots and scripts (OpenAPI at /api/docs). Same permission helper, same
 validation and same error codes as the socket."""
 
+import re
 from datetime import datetime
+from typing import Annotated
 from uuid import UUID
 
 from django.conf import settings
@@ -10,15 +12,18 @@ from django.http.multipartparser import MultiPartParserError
 from ninja import Field, NinjaAPI, Path, Query, Schema, Status
 from ninja.errors import HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
+from pydantic import ValidationInfo, WithJsonSchema, field_validator
 
 from accounts import services as account_services
 from accounts.models import ApiToken
+from attachments.schemas import AttachmentOut
 from chat import access, queries, services
 from chat.errors import ChatError, NotFound
 from chat.models import BIGINT_MAX
-from chat.serializers import message_dict, room_dict
+from chat.serializers import member_dict, message_dict, room_dict
 
 Id = Path(..., ge=1, le=BIGINT_MAX)
+AttachmentId = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
 
 # What message_body_clean accepts, said so that the document is exact: no NUL, and one character
 # that no regex dialect (nor str.strip) counts as white space or control, so the body is never
@@ -80,14 +85,80 @@ class AuthorOut(Schema):
     avatar_url: str
 
 
+# One emoji a reaction may carry. As an enum its ~4,000 values made the document 300 KB (and a
+# contract run enumerate them all); it is a string of the custom format "emoji" instead: a
+# fully-qualified emoji of Unicode's emoji data (chat.emoji_data), anything else answered 400.
+Emoji = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "emoji",
+            "description": "One fully-qualified emoji, e.g. 👍 (percent-encoded in the URL).",
+        }
+    ),
+]
+
+
+class MemberOut(AuthorOut):
+    role: str
+
+
+class MembersOut(Schema):
+    members: list[MemberOut] = Field(
+        description=f"The first {queries.MEMBERS_SHOWN} members, by joining."
+    )
+    count: int = Field(description="How many members the room has.")
+
+
+class ReactorOut(Schema):
+    id: int
+    display_name: str
+
+
+class ReplyOut(Schema):
+    id: int
+    seq: int
+    author: ReactorOut
+    excerpt: str = Field(description="Plain text; empty once the original is deleted.")
+    deleted: bool
+
+
+class ReactionOut(Schema):
+    emoji: str
+    count: int
+    users: list[ReactorOut]
+
+
 class MessageOut(Schema):
     id: int
     room: int
     seq: int
     author: AuthorOut
+    body: str = Field(description="The Markdown source, as written.")
+    body_html: str = Field(description="The body rendered and sanitised by the server.")
+    mentions: list[int] = Field(description="Ids of the members mentioned by @username.")
+    mentions_room: bool = Field(description="@room: the whole room was notified.")
+    reply_to: ReplyOut | None
+    reactions: list[ReactionOut]
+    created_at: datetime
+    edited_at: datetime | None
+    deleted: bool
+    client_id: UUID
+    attachments: list[AttachmentOut]
+
+
+class PreviewAuthorOut(Schema):
+    id: int
+    username: str
+    display_name: str
+
+
+class PreviewOut(Schema):
+    seq: int
+    author: PreviewAuthorOut
     body: str
     created_at: datetime
-    client_id: UUID
 
 
 class RoomOut(Schema):
@@ -95,7 +166,17 @@ class RoomOut(Schema):
     kind: str
     name: str
     slug: str | None
+    url: str
     last_seq: int
+    last_pos: int
+    last_message_at: datetime | None
+    last_read_seq: int
+    unread: int
+    mentions: int = Field(description="Unread messages that mention me or @room.")
+    role: str
+    preview: PreviewOut | None
+    partner: AuthorOut | None
+    avatar_url: str | None
 
 
 class HistoryOut(Schema):
@@ -105,10 +186,33 @@ class HistoryOut(Schema):
 
 
 class MessageIn(Schema):
-    body: str = Field(
-        min_length=1, max_length=settings.CHAT_MESSAGE_MAX_LENGTH, pattern=BODY_PATTERN
+    attachments: list[AttachmentId] = Field(
+        default_factory=list,
+        max_length=settings.ATTACHMENT_MAX_PER_MESSAGE,
+        description="Ids of your own uploads to this room, not yet posted.",
     )
+    body: str = Field("", max_length=settings.CHAT_MESSAGE_MAX_LENGTH, pattern=NO_NUL_PATTERN)
     client_id: UUID
+    reply_to: int | None = Field(
+        None, ge=1, le=BIGINT_MAX, description="The id of a message of the same room."
+    )
+
+    # A message has text, attachments, or both: said in the document as the server checks it.
+    model_config = {
+        "json_schema_extra": {
+            "anyOf": [
+                {"required": ["body"], "properties": {"body": {"pattern": BODY_PATTERN}}},
+                {"required": ["attachments"], "properties": {"attachments": {"minItems": 1}}},
+            ]
+        }
+    }
+
+    @field_validator("body")
+    @classmethod
+    def text_or_attachments(cls, body: str, info: ValidationInfo) -> str:
+        if not info.data.get("attachments") and not re.fullmatch(BODY_PATTERN, body):
+            raise ValueError("A message needs text (not only blanks) or attachments.")
+        return body
 
 
 class TokenIn(Schema):
@@ -170,7 +274,7 @@ api.add_exception_handler(MultiPartParserError, unreadable_request)
 
 @api.get("/rooms/", response={200: list[RoomOut], **errors(401)}, summary="List my rooms")
 def rooms(request):
-    return [room_dict(room, title=room.title) for room in queries.rooms_for_user(user=request.user)]
+    return [room_dict(room) for room in queries.rooms_for_user(user=request.user)]
 
 
 @api.get(
@@ -196,9 +300,49 @@ def room_messages(
 )
 def room_message_post(request, payload: MessageIn, room_id: int = Id):
     message, created = services.message_post(
-        author=request.user, room_id=room_id, body=payload.body, client_id=payload.client_id
+        author=request.user,
+        room_id=room_id,
+        body=payload.body,
+        client_id=payload.client_id,
+        attachments=payload.attachments,
+        reply_to=payload.reply_to,
     )
     return Status(201 if created else 200, message_dict(message))
+
+
+@api.put(
+    "/rooms/{room_id}/messages/{message_id}/reactions/{emoji}/",
+    response={200: MessageOut, **errors(400, 401, 403, 404)},
+    summary="React to a message with an emoji (idempotent)",
+)
+def reaction_add(request, emoji: Emoji, room_id: int = Id, message_id: int = Id):
+    message = services.reaction_add(
+        user=request.user, room_id=room_id, message_id=message_id, emoji=emoji
+    )
+    return message_dict(message)
+
+
+@api.delete(
+    "/rooms/{room_id}/messages/{message_id}/reactions/{emoji}/",
+    response={200: MessageOut, **errors(400, 401, 403, 404)},
+    summary="Take my reaction off a message (idempotent)",
+)
+def reaction_remove(request, emoji: Emoji, room_id: int = Id, message_id: int = Id):
+    message = services.reaction_remove(
+        user=request.user, room_id=room_id, message_id=message_id, emoji=emoji
+    )
+    return message_dict(message)
+
+
+@api.get(
+    "/rooms/{room_id}/members/",
+    response={200: MembersOut, **errors(400, 401, 404)},
+    summary="A room's members (whom a message may mention), as the socket's members frame",
+)
+def room_members(request, room_id: int = Id):
+    room = access.room_for_member(user=request.user, room_id=room_id)
+    members, count = queries.room_members(room=room)
+    return {"members": [member_dict(membership) for membership in members], "count": count}
 
 
 @api.get(
@@ -247,3 +391,6 @@ def ticket_issue(request):
         token_id=api_token.id if api_token else None,
     )
     return Status(201, {"ticket": ticket, "expires_in": settings.CHAT_TICKET_TTL})
+
+
+api.add_router("", "attachments.api.router")

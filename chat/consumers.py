@@ -19,11 +19,19 @@ from django.db import InterfaceError, OperationalError
 from redis.exceptions import RedisError
 
 from accounts.credentials import Credential, credentials_valid
-from accounts.services import socket_ticket_redeem
+from accounts.services import socket_ticket_redeem, time_zone_report, time_zone_valid
 from chat import access, presence, queries, ratelimit, services, sockets
 from chat.errors import BadRequest, ChatError, NotFound, RateLimited
 from chat.models import BIGINT_MAX, Message
-from chat.serializers import message_dict, message_frame, room_dict, room_event_frame
+from chat.serializers import (
+    card_dict,
+    member_dict,
+    message_dict,
+    message_frame,
+    public_room_dict,
+    room_dict,
+    room_event_frame,
+)
 from realtime import publisher
 
 logger = logging.getLogger(__name__)
@@ -69,8 +77,27 @@ def _id(frame: dict, field: str) -> int:
     return value
 
 
+def _optional_id(frame: dict, field: str) -> int | None:
+    return None if frame.get(field) is None else _id(frame, field)
+
+
 def _room_id(frame: dict) -> int:
     return _id(frame, "room")
+
+
+# Most people one `presence` frame may ask about.
+PRESENCE_QUERY_MAX = 100
+
+
+def _user_ids(frame: dict) -> list[int]:
+    value = frame.get("users")
+    if (
+        not isinstance(value, list)
+        or not 1 <= len(value) <= PRESENCE_QUERY_MAX
+        or not all(type(item) is int and 1 <= item <= BIGINT_MAX for item in value)
+    ):
+        raise BadRequest(f"'users' must be a list of 1 to {PRESENCE_QUERY_MAX} user ids.")
+    return sorted(set(value))
 
 
 def _seq(frame: dict, field: str, *, required: bool) -> int | None:
@@ -216,9 +243,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_TOO_MANY)
             return
         self.user = user
-        for room in rooms:
-            await self.channel_layer.group_add(publisher.room_group(room.id), self.channel_name)
-            self.groups_joined.append(publisher.room_group(room.id))
+        for group in [publisher.EVERYONE_GROUP, *(publisher.room_group(room.id) for room in rooms)]:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups_joined.append(group)
         self.rooms = {room.id for room in rooms}
         self.seqs = {room.id: room.last_seq for room in rooms}
         sockets.registry().add(self)
@@ -229,10 +256,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     "id": user.id,
                     "username": user.username,
                     "display_name": user.display_name,
+                    "show_presence": user.show_presence,
+                    "send_read_receipts": user.send_read_receipts,
+                    "time_zone": user.time_zone or None,
                 },
-                "rooms": [room_dict(room, title=room.title) for room in rooms],
+                "rooms": [room_dict(room) for room in rooms],
             }
         )
+        await self.presence_refresh()
+
+    async def presence_refresh(self):
+        """Tell those who may see it if the user's presence changed; a fault here costs only
+        timeliness (the next change, or the expiry of the socket's entry, corrects it)."""
+        try:
+            await database_sync_to_async(services.presence_refresh)(user_id=self.user.id)
+        except Exception:
+            logger.exception("could not refresh the presence of user %s", self.user.id)
 
     def _admit(self, user):
         self.marker = _read_marker(user.id)
@@ -255,6 +294,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if self.counted:
                 await database_sync_to_async(presence.socket_close)(
                     user_id=self.credential.user_id, socket_id=self.socket_id
+                )
+                await database_sync_to_async(services.presence_refresh)(
+                    user_id=self.credential.user_id
                 )
         except Exception:  # the layer or Redis is down: groups and counts expire by themselves
             logger.exception("could not release a closed socket")
@@ -306,8 +348,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 self.seqs[room_id] = max(self.seqs.get(room_id, 0), seq)
             await self.send_json({"type": "room.stale", "room": room_id})
 
-    async def rooms_lost(self, room_ids: set[int]):
-        """Stop the stream of rooms the user no longer belongs to, and say so."""
+    async def rooms_lost(self, room_ids: set[int], reason: str | None = None):
+        """Stop the stream of rooms the user no longer belongs to, and say why: the event's
+        reason, or, when a re-check noticed the loss, the reason the database shows."""
+        told = []
         for room_id in room_ids:
             group = publisher.room_group(room_id)
             self.rooms.discard(room_id)
@@ -316,7 +360,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 continue  # told already
             self.groups_joined.remove(group)
             await self.channel_layer.group_discard(group, self.channel_name)
-            await self.send_json({"type": "room.removed", "room": room_id})
+            told.append(room_id)
+        if not told:
+            return
+        if reason is None:
+            reasons = await database_sync_to_async(queries.room_loss_reasons)(
+                user_id=self.user.id, room_ids=set(told)
+            )
+        else:
+            reasons = dict.fromkeys(told, reason)
+        for room_id in told:
+            await self.send_json(
+                {"type": "room.removed", "room": room_id, "reason": reasons[room_id]}
+            )
 
     async def close(self, code=None, reason=None):
         """Start closing, without waiting: the server finishes a close only once it has read the
@@ -441,8 +497,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room_id = _room_id(frame)
         client_id = _client_id(frame)
         try:
+            reply_to = _optional_id(frame, "reply_to")
             message, created = await database_sync_to_async(services.message_store)(
-                author=self.user, room_id=room_id, body=frame.get("body"), client_id=client_id
+                author=self.user,
+                room_id=room_id,
+                body=frame.get("body"),
+                client_id=client_id,
+                attachments=frame.get("attachments"),
+                reply_to=reply_to,
             )
         except ChatError as error:
             error.extra["client_id"] = str(client_id)
@@ -458,18 +520,29 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_history(self, frame):
         room_id = _room_id(frame)
         before = _seq(frame, "before", required=False)
+        around = _seq(frame, "around", required=False)
+        if before is not None and around is not None:
+            raise BadRequest("Give 'before' or 'around', not both.")
         limit = _limit(frame)
-        messages, has_more = await database_sync_to_async(self._messages_before)(
-            room_id, before, limit
-        )
-        await self.send_json(
-            {"type": "history", "room": room_id, "messages": messages, "has_more": has_more}
-        )
+        answer = await database_sync_to_async(self._history)(room_id, before, around, limit)
+        await self.send_json({"type": "history", "room": room_id, **answer})
 
-    def _messages_before(self, room_id, before, limit):
+    def _history(self, room_id, before, around, limit) -> dict:
         access.room_for_member(user=self.user, room_id=room_id)
-        messages, has_more = queries.messages_before(room_id=room_id, before=before, limit=limit)
-        return [message_dict(m) for m in messages], has_more
+        if around is None:
+            messages, has_more = queries.messages_before(
+                room_id=room_id, before=before, limit=limit
+            )
+            return {"messages": [message_dict(m) for m in messages], "has_more": has_more}
+        messages, has_more, has_newer = queries.messages_around(
+            room_id=room_id, seq=around, limit=limit
+        )
+        return {
+            "messages": [message_dict(m) for m in messages],
+            "has_more": has_more,
+            "has_newer": has_newer,
+            "around": around,
+        }
 
     async def on_sync(self, frame):
         room_id = _room_id(frame)
@@ -510,6 +583,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
             actor=self.user, room_id=_room_id(frame), message_id=_id(frame, "id")
         )
 
+    async def on_react(self, frame):
+        await database_sync_to_async(services.reaction_add)(
+            user=self.user,
+            room_id=_room_id(frame),
+            message_id=_id(frame, "id"),
+            emoji=frame.get("emoji"),
+        )
+
+    async def on_unreact(self, frame):
+        await database_sync_to_async(services.reaction_remove)(
+            user=self.user,
+            room_id=_room_id(frame),
+            message_id=_id(frame, "id"),
+            emoji=frame.get("emoji"),
+        )
+
     async def on_read(self, frame):
         room_id = _room_id(frame)
         seq = _seq(frame, "seq", required=True)
@@ -533,8 +622,79 @@ class ChatConsumer(AsyncWebsocketConsumer):
             },
         )
 
+    async def on_rooms(self, frame):
+        """The user's rooms with their summaries now, and the public rooms they may join: a
+        page refreshes its list with it after a reconnect."""
+        rooms, public = await database_sync_to_async(self._rooms)()
+        await self.send_json({"type": "rooms", "rooms": rooms, "public_rooms": public})
+
+    def _rooms(self) -> tuple[list[dict], list[dict]]:
+        rooms = [room_dict(room) for room in queries.rooms_for_user(user=self.user)]
+        public = queries.public_rooms_not_joined(user=self.user)
+        return rooms, [public_room_dict(room) for room in public]
+
+    async def on_members(self, frame):
+        room_id = _room_id(frame)
+        members, count = await database_sync_to_async(self._members)(room_id)
+        await self.send_json(
+            {"type": "members", "room": room_id, "members": members, "count": count}
+        )
+
+    def _members(self, room_id) -> tuple[list[dict], int]:
+        room = access.room_for_member(user=self.user, room_id=room_id)
+        members, count = queries.room_members(room=room)
+        return [member_dict(membership) for membership in members], count
+
     async def on_ping(self, frame):
         await self.send_json({"type": "pong"})
+
+    async def on_activity(self, frame):
+        state = frame.get("state")
+        if state not in {"active", "idle"}:
+            raise BadRequest("'state' must be 'active' or 'idle'.")
+        zone = frame.get("time_zone")
+        if zone is not None and not time_zone_valid(zone):
+            raise BadRequest("'time_zone' must be an IANA time zone name, such as Europe/Paris.")
+        await database_sync_to_async(self._activity)(state == "active", zone)
+
+    def _activity(self, active: bool, zone: str | None):
+        if zone is not None:
+            time_zone_report(user=self.user, time_zone=zone)
+        services.presence_activity(user_id=self.user.id, socket_id=self.socket_id, active=active)
+
+    async def on_presence(self, frame):
+        user_ids = _user_ids(frame)
+        users = await database_sync_to_async(self._presence_of)(user_ids)
+        await self.send_json({"type": "presence", "users": users})
+
+    def _presence_of(self, user_ids: list[int]) -> list[dict]:
+        visible = access.users_sharing_a_room(user=self.user, user_ids=user_ids)
+        return queries.people_presence(user_ids=visible)
+
+    async def on_card(self, frame):
+        user_id = _id(frame, "user")
+        card = await database_sync_to_async(self._card)(user_id)
+        await self.send_json({"type": "card", "user": card})
+
+    def _card(self, user_id: int) -> dict:
+        person = access.person_for_viewer(viewer=self.user, user_id=user_id)
+        status = presence.statuses(user_ids=[person.id])[person.id]
+        return card_dict(person, status=status)
+
+    async def on_receipts(self, frame):
+        room_id = _room_id(frame)
+        await self.send_json(await database_sync_to_async(self._receipts)(room_id))
+
+    def _receipts(self, room_id: int) -> dict:
+        access.room_for_member(user=self.user, room_id=room_id)
+        shown = access.receipts_shown(user=self.user, room_id=room_id)
+        receipts = queries.room_receipts(room_id=room_id) if shown else []
+        return {
+            "type": "receipts",
+            "room": room_id,
+            "shown": shown,
+            "receipts": [{"user": user_id, "seq": seq} for user_id, seq in receipts],
+        }
 
     handlers = {
         "send": on_send,
@@ -542,9 +702,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "sync": on_sync,
         "edit": on_edit,
         "delete": on_delete,
+        "react": on_react,
+        "unreact": on_unreact,
         "read": on_read,
         "typing": on_typing,
         "ping": on_ping,
+        "activity": on_activity,
+        "presence": on_presence,
+        "card": on_card,
+        "receipts": on_receipts,
+        "rooms": on_rooms,
+        "members": on_members,
     }
 
     # Events from the channel layer.
@@ -567,6 +735,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 }
             )
 
+    async def chat_presence(self, event):
+        """A room-mate's presence changed (one's own is no news to oneself)."""
+        if event["room"] in self.rooms and event["user"] != self.user.id:
+            await self.send(text_data=event["frame"])
+
+    async def chat_receipt(self, event):
+        """A room-mate's read position moved: shown only to people who send receipts
+        themselves."""
+        if (
+            event["room"] in self.rooms
+            and event["user"] != self.user.id
+            and self.user.send_read_receipts
+        ):
+            await self.send(text_data=event["frame"])
+
+    async def user_settings(self, event):
+        """The user changed who sees their presence and receipts: follow it here too."""
+        await database_sync_to_async(self.user.refresh_from_db)(
+            fields=["show_presence", "send_read_receipts", "time_zone"]
+        )
+        await self.presence_refresh()
+
     async def room_added(self, event):
         room_id = event["room"]
         if room_id in self.rooms:
@@ -580,9 +770,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.groups_joined.append(publisher.room_group(room_id))
         self.rooms.add(room_id)
         self.seqs[room_id] = rooms[0].last_seq
-        await self.send_json(
-            {"type": "room.added", "room": room_dict(rooms[0], title=rooms[0].title)}
-        )
+        await self.send_json({"type": "room.added", "room": room_dict(rooms[0])})
 
     async def room_removed(self, event):
         room_id = event["room"]
@@ -590,7 +778,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         if await database_sync_to_async(access.is_member)(user=self.user, room_id=room_id):
             return  # stale event: the user is a member again
-        await self.rooms_lost({room_id})
+        await self.rooms_lost({room_id}, event["reason"])
+
+    async def client_frame(self, event):
+        """A frame for the user's own sockets (their read marker moved) or for everyone's (a new
+        public room), sent as it is; never before `hello`."""
+        if self.user is not None:
+            await self.send(text_data=event["frame"])
 
     async def auth_revoked(self, event):
         await self.revoke()

@@ -42,3 +42,10 @@ class Conflict(ChatError):
 class RateLimited(ChatError):
     code = "rate_limited"
     status = 429
+
+
+class TooLarge(ChatError):
+    """An upload over a size limit (HTTP 413)."""
+
+    code = "too_large"
+    status = 413

@@ -1,10 +1,11 @@
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Length
-from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
+from django.db.models.functions import Length, Lower, Trim
+from django.db.models.lookups import LessThanOrEqual
 
 BIGINT_MAX = 2**63 - 1  # the largest id or seq a frame or URL may name
 
@@ -38,6 +39,12 @@ class Room(models.Model):
                 condition=(Q(kind="direct", direct_key__isnull=False, slug__isnull=True))
                 | (Q(kind__in=["public", "private"], direct_key__isnull=True, slug__isnull=False)),
                 name="chat_room_kind_keys",
+            ),
+            # Two public rooms never share a name, whatever its case or surrounding spaces.
+            models.UniqueConstraint(
+                Lower(Trim("name")),
+                condition=Q(kind="public"),
+                name="chat_room_public_name_unique",
             ),
         ]
         indexes = [models.Index(fields=["kind", "name"])]
@@ -82,6 +89,16 @@ class Message(models.Model):
     # replays each message once, in its current state.
     pos = models.PositiveBigIntegerField()
     body = models.TextField(max_length=4000)
+    # The body rendered (Markdown subset) and sanitised at send or edit time: the only markup a
+    # client inserts.
+    body_html = models.TextField(blank=True, default="")
+    # Members mentioned by "@username" at the time of writing, and whether "@room" was used by
+    # someone allowed to notify the whole room.
+    mentions = ArrayField(models.BigIntegerField(), blank=True, default=list)
+    mentions_room = models.BooleanField(default=False)
+    reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     client_id = models.UUIDField()
     created_at = models.DateTimeField(auto_now_add=True)
     edited_at = models.DateTimeField(null=True, blank=True)
@@ -95,14 +112,11 @@ class Message(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["room", "seq"], name="chat_message_room_seq"),
             models.UniqueConstraint(fields=["author", "client_id"], name="chat_message_client_id"),
-            # A deleted message keeps its seq (no gap) but not its text.
+            # A deleted message keeps its seq (no gap) but not its text. A standing one may have
+            # no text when it carries attachments (chat.services checks that it has one or both).
             models.CheckConstraint(
                 condition=Q(deleted_at__isnull=False, body="")
-                | Q(
-                    GreaterThanOrEqual(Length("body"), 1),
-                    LessThanOrEqual(Length("body"), 4000),
-                    deleted_at__isnull=True,
-                ),
+                | Q(LessThanOrEqual(Length("body"), 4000), deleted_at__isnull=True),
                 name="chat_message_body_length",
             ),
         ]
@@ -132,3 +146,22 @@ class RoomEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.room_id}@{self.pos} {self.kind}"
+
+
+class Reaction(models.Model):
+    """One person's emoji on one message."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    emoji = models.CharField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "user", "emoji"], name="chat_reaction_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.emoji} on {self.message_id} by {self.user_id}"

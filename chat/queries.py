@@ -1,12 +1,16 @@
 """Every non-trivial read of chat data, and the one permission check per room."""
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
-from django.db.models import Count, F, OuterRef, Prefetch, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Lower
 
+from chat import presence
+from chat.emoji_data import DEFAULT_FREQUENT, FREQUENT_COUNT
 from chat.errors import BadRequest, NotFound
-from chat.models import Membership, Message, Room, RoomEvent
+from chat.models import Membership, Message, Reaction, Room, RoomEvent
+from chat.serializers import presence_dict
 
 User = get_user_model()
 
@@ -70,31 +74,37 @@ def room_last_seqs(*, room_ids: set[int], before, since=None) -> dict[int, int]:
 
 def rooms_for_user(*, user, room_id: int | None = None) -> list[Room]:
     """The user's rooms (or just `room_id`), most recently active first, each with `title`,
-    `partner` (for a direct room), `last_body`, `last_author_name` and `unread`; a fixed number of
-    queries whatever their count."""
+    `partner` (for a direct room), `preview` (the latest message that still stands, or None),
+    `unread`, `mentions` (unread ones that mention the user or @room), `last_read_seq` and
+    `role`; a fixed number of queries whatever their count."""
     last = Message.objects.filter(room=OuterRef("pk"), deleted_at__isnull=True).order_by("-seq")
+    mine = Membership.objects.filter(room=OuterRef("pk"), user=user)
     read_upto = Membership.objects.filter(room=OuterRef(OuterRef("pk")), user=user).values(
         "last_read_seq"
     )[:1]
     # Unread: others' messages past the read marker that still stand (a deleted one no longer
     # counts, and one's own never does).
-    unread = (
+    unread_messages = (
         Message.objects.filter(room=OuterRef("pk"), deleted_at__isnull=True)
         .exclude(author=user)
         .filter(seq__gt=Coalesce(Subquery(read_upto), 0))
-        .order_by()
-        .values("room")
-        .annotate(count=Count("id"))
-        .values("count")
+    )
+    # Of those, the ones that mention the user by name or the whole room.
+    mentioning = unread_messages.filter(Q(mentions__contains=[user.id]) | Q(mentions_room=True))
+    unread, mentions = (
+        Subquery(messages.order_by().values("room").annotate(count=Count("id")).values("count"))
+        for messages in (unread_messages, mentioning)
     )
     rooms = Room.objects.filter(memberships__user=user)
     if room_id is not None:
         rooms = rooms.filter(id=room_id)
     rooms = list(
         rooms.annotate(
-            last_body=Subquery(last.values("body")[:1]),
-            last_author_name=Subquery(last.values("author__username")[:1]),
-            unread_count=Coalesce(Subquery(unread), 0),
+            last_message_id=Subquery(last.values("id")[:1]),
+            unread_count=Coalesce(unread, 0),
+            mentions_count=Coalesce(mentions, 0),
+            read_seq=Coalesce(Subquery(mine.values("last_read_seq")[:1]), 0),
+            my_role=Subquery(mine.values("role")[:1]),
         )
         .prefetch_related(
             Prefetch(
@@ -107,10 +117,18 @@ def rooms_for_user(*, user, room_id: int | None = None) -> list[Room]:
         )
         .order_by(F("last_message_at").desc(nulls_last=True), "-created_at")
     )
+    previews = Message.objects.filter(
+        id__in=[room.last_message_id for room in rooms if room.last_message_id]
+    ).select_related("author")
+    previews = {message.room_id: message for message in previews}
     for room in rooms:
         room.partner = room.partner_memberships[0].user if room.partner_memberships else None
         room.title = room_title(room=room, partner=room.partner)
         room.unread = room.unread_count
+        room.mentions = room.mentions_count
+        room.last_read_seq = room.read_seq
+        room.role = room.my_role
+        room.preview = previews.get(room.id)
     return rooms
 
 
@@ -126,16 +144,124 @@ def public_rooms_not_joined(*, user) -> list[Room]:
     )
 
 
-def room_members(*, room: Room) -> list[Membership]:
-    return list(
-        Membership.objects.filter(room=room).select_related("user").order_by("joined_at", "id")
+def room_loss_reasons(*, user_id: int, room_ids: set[int]) -> dict[int, str]:
+    """Why the user is no longer in each of `room_ids`: "deleted" (the room is gone), "removed"
+    (their latest departure was a removal by the owner) or "left"."""
+    existing = set(Room.objects.filter(id__in=room_ids).values_list("id", flat=True))
+    latest = dict(
+        RoomEvent.objects.filter(
+            room_id__in=existing,
+            user_id=user_id,
+            kind__in=[RoomEvent.Kind.LEFT, RoomEvent.Kind.REMOVED],
+        )
+        .order_by("room_id", "-pos")
+        .distinct("room_id")
+        .values_list("room_id", "kind")
     )
+    return {
+        room_id: "deleted"
+        if room_id not in existing
+        else "removed"
+        if latest.get(room_id) == RoomEvent.Kind.REMOVED
+        else "left"
+        for room_id in room_ids
+    }
+
+
+def public_rooms_with_counts(*, room_id: int | None = None) -> list[Room]:
+    """Public rooms by name, each with its number of members and of messages still standing."""
+    members = (
+        Membership.objects.filter(room=OuterRef("pk"))
+        .values("room")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    messages = (
+        Message.objects.filter(room=OuterRef("pk"), deleted_at__isnull=True)
+        .values("room")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    rooms = Room.objects.filter(kind=Room.Kind.PUBLIC).annotate(
+        member_count=Coalesce(Subquery(members), 0),
+        message_count=Coalesce(Subquery(messages), 0),
+    )
+    if room_id is not None:
+        rooms = rooms.filter(id=room_id)
+    return list(rooms.order_by(Lower("name"), "id"))
+
+
+# Most members a room's member list carries: a public room of 10,000 made each page load and
+# `members` frame megabytes and seconds of work; its count says how many there are.
+MEMBERS_SHOWN = 200
+
+
+def room_members(*, room: Room) -> tuple[list[Membership], int]:
+    """The room's first MEMBERS_SHOWN members by joining, and how many it has."""
+    members = Membership.objects.filter(room=room)
+    shown = members.select_related("user").order_by("joined_at", "id")[:MEMBERS_SHOWN]
+    return list(shown), members.count()
+
+
+def mention_candidates(
+    *, room_id: int, names: set[str]
+) -> tuple[str | None, dict[str, tuple[int, str]]]:
+    """The room's kind and those of its active members whose lowercase username is in `names`,
+    by lowercase username: (id, username). Only the names a message writes are looked up, never
+    the whole (perhaps huge) member list."""
+    kind = Room.objects.filter(id=room_id).values_list("kind", flat=True).first()
+    if not names:
+        return kind, {}
+    members = (
+        Membership.objects.alias(name=Lower("user__username"))
+        .filter(room_id=room_id, user__is_active=True, name__in=names)
+        .values_list("user_id", "user__username")
+    )
+    return kind, {username.lower(): (user_id, username) for user_id, username in members}
+
+
+def messages_shown() -> QuerySet[Message]:
+    """Messages with everything their serialisation reads: author, the message replied to, the
+    reactions with who reacted and the attachments, in a fixed number of queries."""
+    return Message.objects.select_related("author", "reply_to__author").prefetch_related(
+        Prefetch(
+            "reactions",
+            queryset=Reaction.objects.select_related("user").order_by("id"),
+            to_attr="reaction_rows",
+        ),
+        "attachments",
+    )
+
+
+def frequent_emoji(*, user) -> list[str]:
+    """The six emoji the user reacts with most, topped up with common ones."""
+    mine = list(
+        Reaction.objects.filter(user=user)
+        .values("emoji")
+        .annotate(uses=Count("id"))
+        .order_by("-uses", "emoji")
+        .values_list("emoji", flat=True)[:FREQUENT_COUNT]
+    )
+    return [*mine, *(e for e in DEFAULT_FREQUENT if e not in mine)][:FREQUENT_COUNT]
+
+
+def messages_around(*, room_id: int, seq: int, limit: int) -> tuple[list[Message], bool, bool]:
+    """Up to `limit` messages centred on seq `seq`, oldest first, and whether older and newer
+    ones follow."""
+    limit = max(1, min(limit, HISTORY_MAX))
+    older, has_older = messages_before(room_id=room_id, before=seq, limit=max(1, limit // 2))
+    if limit == 1:  # no room for an older one: the message asked for alone
+        older, has_older = [], bool(older)
+    qs = messages_shown().filter(room_id=room_id, seq__gte=seq)
+    newer = list(qs.order_by("seq")[: limit - len(older) + 1])
+    has_newer = len(newer) > limit - len(older)
+    return older + newer[: limit - len(older)], has_older, has_newer
 
 
 def messages_before(*, room_id: int, before: int | None, limit: int) -> tuple[list[Message], bool]:
     """Up to `limit` messages older than seq `before` (newest when None), oldest first."""
     limit = max(1, min(limit, HISTORY_MAX))
-    qs = Message.objects.filter(room_id=room_id).select_related("author")
+    qs = messages_shown().filter(room_id=room_id)
     if before is not None:
         qs = qs.filter(seq__lt=before)
     page = list(qs.order_by("-seq")[: limit + 1])
@@ -153,7 +279,7 @@ def events_after(*, room_id: int, after: int, limit: int = HISTORY_MAX) -> tuple
     # lock and written in the same transaction), so reading it first bounds a consistent page.
     last_pos = Room.objects.filter(id=room_id).values_list("last_pos", flat=True).first() or 0
     window = {"room_id": room_id, "pos__gt": after, "pos__lte": last_pos}
-    messages = Message.objects.filter(**window).select_related("author").order_by("pos")
+    messages = messages_shown().filter(**window).order_by("pos")
     events = RoomEvent.objects.filter(**window).select_related("user").order_by("pos")
     page = sorted([*messages[: limit + 1], *events[: limit + 1]], key=lambda item: item.pos)
     if len(page) > limit:
@@ -196,4 +322,46 @@ def message_search(*, user, term: str) -> list[Message]:
         .annotate(rank=SearchRank(F("document"), query))
         .select_related("author", "room")
         .order_by("-rank", "-created_at")[:SEARCH_RESULTS]
+    )
+
+
+def presence_rooms(*, user_id: int) -> list[int]:
+    """The user's rooms small enough (CHAT_PRESENCE_ROOM_MAX members) to be told of their
+    presence changes live; members of larger rooms ask for it."""
+    most = settings.CHAT_PRESENCE_ROOM_MAX
+    # A room is too large when it has a member past the most: one row looked at, not a count.
+    past_most = Membership.objects.filter(room=OuterRef("pk")).order_by("id")[most : most + 1]
+    return list(
+        Room.objects.filter(memberships__user_id=user_id)
+        .exclude(Exists(past_most))
+        .values_list("id", flat=True)
+    )
+
+
+def presence_audience(*, user_id: int) -> tuple[int, int]:
+    """How far one presence change of the user reaches: (room groups published to, memberships
+    in them). The benchmark's measure of presence fan-out."""
+    room_ids = presence_rooms(user_id=user_id)
+    return len(room_ids), Membership.objects.filter(room_id__in=room_ids).count()
+
+
+def people_presence(*, user_ids) -> list[dict]:
+    """The presence of these people as others see it, in a fixed number of queries."""
+    users = list(
+        User.objects.filter(id__in=user_ids)
+        .only("id", "show_presence", "last_seen", "is_active")
+        .order_by("id")
+    )
+    statuses = presence.statuses(user_ids=[user.id for user in users])
+    return [presence_dict(user, status=statuses[user.id]) for user in users]
+
+
+def room_receipts(*, room_id: int) -> list[tuple[int, int]]:
+    """(user id, read seq) of the room's members who send receipts and have read something."""
+    return list(
+        Membership.objects.filter(
+            room_id=room_id, user__send_read_receipts=True, last_read_seq__gt=0
+        )
+        .order_by("user_id")
+        .values_list("user_id", "last_read_seq")
     )

@@ -61,7 +61,15 @@ FRAME_BUDGETS = {
     "read": (10, 60),
     "edit": (2, 10),
     "delete": (2, 10),
+    "react": (5, 20),
+    "unreact": (5, 20),
     "ping": (2, 10),
+    "activity": (1, 10),
+    "presence": (2, 20),
+    "receipts": (5, 30),
+    "card": (5, 20),
+    "rooms": (2, 10),
+    "members": (5, 30),
 }
 
 

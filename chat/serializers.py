@@ -1,7 +1,12 @@
 """The JSON shapes of rooms and messages, shared by the socket, the API and the pages."""
 
-from django.urls import reverse
+from zoneinfo import ZoneInfo
 
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.services import time_zone_valid
+from attachments.serializers import attachment_dict
 from chat.models import Message, Room, RoomEvent
 
 
@@ -20,6 +25,9 @@ def avatar_url(user) -> str:
     return reverse("accounts:initials_avatar", args=[user.username])
 
 
+REPLY_EXCERPT_LENGTH = 140
+
+
 def message_dict(message: Message) -> dict:
     return {
         "id": message.id,
@@ -27,11 +35,52 @@ def message_dict(message: Message) -> dict:
         "seq": message.seq,
         "author": author_dict(message.author),
         "body": message.body,
+        "body_html": message.body_html,
+        "mentions": message.mentions,
+        "mentions_room": message.mentions_room,
+        "reply_to": reply_dict(message.reply_to) if message.reply_to_id else None,
+        "reactions": reactions_list(message),
         "created_at": message.created_at.isoformat(),
         "edited_at": message.edited_at.isoformat() if message.edited_at else None,
         "deleted": message.deleted_at is not None,
         "client_id": str(message.client_id),
+        "attachments": [attachment_dict(a) for a in message.attachments.all()],
     }
+
+
+def reply_dict(original: Message) -> dict:
+    """What a reply shows of the message it answers: a plain-text excerpt (empty once that
+    message is deleted)."""
+    excerpt = " ".join(original.body.split())
+    if len(excerpt) > REPLY_EXCERPT_LENGTH:
+        excerpt = excerpt[: REPLY_EXCERPT_LENGTH - 1] + "…"
+    return {
+        "id": original.id,
+        "seq": original.seq,
+        "author": {"id": original.author.id, "display_name": original.author.display_name},
+        "excerpt": excerpt,
+        "deleted": original.deleted_at is not None,
+    }
+
+
+def reactions_list(message: Message) -> list[dict]:
+    """The message's reactions by emoji, in the order each emoji was first used, with who."""
+    # Loaded beforehand by queries.messages_shown (or known empty for a new message), else here.
+    reactions = getattr(message, "reaction_rows", None)
+    if reactions is None:
+        reactions = message.reactions.select_related("user").order_by("id")
+    grouped: dict[str, list[dict]] = {}
+    for reaction in reactions:
+        user = reaction.user
+        grouped.setdefault(reaction.emoji, []).append(
+            {"id": user.id, "display_name": user.display_name}
+        )
+    return [{"emoji": e, "count": len(users), "users": users} for e, users in grouped.items()]
+
+
+def member_dict(membership) -> dict:
+    """A member of a room, with their role in it."""
+    return {**author_dict(membership.user), "role": membership.role}
 
 
 def message_frame(message: Message, *, frame_type: str = "message") -> dict:
@@ -54,12 +103,87 @@ def room_event_frame(event: RoomEvent) -> dict:
     }
 
 
-def room_dict(room: Room, *, title: str) -> dict:
+PREVIEW_LENGTH = 120
+
+
+def room_url(room: Room, *, partner=None) -> str:
+    """The room's page: /chat/r/<slug>/, or /chat/dm/<partner's username>/ for a direct chat."""
+    if room.is_direct:
+        return reverse("chat:direct", args=[partner.username]) if partner else ""
+    return reverse("chat:room", args=[room.slug])
+
+
+def preview_dict(message: Message | None) -> dict | None:
+    """The latest message that still stands, shortened, as a room's summary shows it."""
+    if message is None:
+        return None
+    body = message.body
+    if len(body) > PREVIEW_LENGTH:
+        body = body[: PREVIEW_LENGTH - 1] + "…"
+    return {
+        "seq": message.seq,
+        "author": {
+            "id": message.author.id,
+            "username": message.author.username,
+            "display_name": message.author.display_name,
+        },
+        "body": body,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def public_room_dict(room: Room) -> dict:
+    """A public room as offered to someone who has not joined it."""
     return {
         "id": room.id,
         "kind": room.kind,
-        "name": title,
+        "name": room.name,
         "slug": room.slug,
+        "url": room_url(room),
+    }
+
+
+def room_dict(room: Room) -> dict:
+    """A room of the user's, with what a list of chats shows (from queries.rooms_for_user)."""
+    partner = getattr(room, "partner", None)
+    return {
+        "id": room.id,
+        "kind": room.kind,
+        "name": room.title,
+        "slug": room.slug,
+        "url": room_url(room, partner=partner),
         "last_seq": room.last_seq,
         "last_pos": room.last_pos,
+        # Unread messages that mention the user or the whole room (rooms_for_user counts them).
+        "mentions": room.mentions,
+        "last_message_at": room.last_message_at.isoformat() if room.last_message_at else None,
+        "last_read_seq": room.last_read_seq,
+        "unread": room.unread,
+        "role": room.role,
+        "preview": preview_dict(room.preview),
+        "partner": author_dict(partner) if partner else None,
+        "avatar_url": avatar_url(partner) if partner else None,
+    }
+
+
+def presence_dict(user, *, status: str) -> dict:
+    """A person's presence as others see it: one who hides it reads as offline, never seen."""
+    if not user.show_presence or not user.is_active:
+        return {"id": user.id, "status": "offline", "last_seen": None}
+    seen = user.last_seen if status == "offline" else None
+    return {"id": user.id, "status": status, "last_seen": seen.isoformat() if seen else None}
+
+
+def card_dict(user, *, status: str) -> dict:
+    """A profile card: picture, names, presence, time zone and local time, and where the direct
+    chat with them is (a POST there opens it)."""
+    zone = next((z for z in (user.time_zone, user.reported_time_zone) if time_zone_valid(z)), None)
+    return {
+        **author_dict(user),
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "presence": presence_dict(user, status=status),
+        "time_zone": zone,
+        "local_time": timezone.now().astimezone(ZoneInfo(zone)).isoformat() if zone else None,
+        "direct_url": reverse("chat:direct", args=[user.username]),
     }

@@ -1,20 +1,33 @@
 """Every write to chat data. Views, the API and the socket consumer call these and nothing else."""
 
 import secrets
+from datetime import UTC, datetime
 from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 from django.utils.text import slugify
 
-from chat import ratelimit
-from chat.access import is_owner, owned_private_room, room_for_member
+from accounts.services import user_last_seen_set
+from attachments import services as attachment_services
+from chat import presence, ratelimit
+from chat.access import is_owner, owned_private_room, receipts_shown, room_for_member
+from chat.emoji_data import reaction_emoji
 from chat.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, TooLong
-from chat.models import Membership, Message, Room, RoomEvent
-from chat.queries import direct_key, direct_partner, direct_room
-from chat.serializers import message_frame, room_event_frame
+from chat.formatting import MENTION, ROOM_MENTION, Mentions, render
+from chat.models import Membership, Message, Reaction, Room, RoomEvent
+from chat.queries import (
+    direct_key,
+    direct_partner,
+    direct_room,
+    mention_candidates,
+    messages_shown,
+    presence_rooms,
+)
+from chat.serializers import message_frame, presence_dict, public_room_dict, room_event_frame
 from realtime import publisher
 
 User = get_user_model()
@@ -22,12 +35,15 @@ User = get_user_model()
 ROOM_NAME_MAX = 80
 
 
-def message_body_clean(body) -> str:
-    """The body as it will be stored, or the error a client is told."""
+def message_body_clean(body, *, required: bool = True) -> str:
+    """The body as it will be stored, or the error a client is told; it may be empty only when
+    not `required` (a message that carries attachments)."""
+    if body is None and not required:
+        return ""
     if not isinstance(body, str):
         raise BadRequest("The message body must be text.")
     body = body.strip()
-    if not body:
+    if not body and required:
         raise BadRequest("The message is empty.")
     if len(body) > settings.CHAT_MESSAGE_MAX_LENGTH:
         raise TooLong(f"A message is at most {settings.CHAT_MESSAGE_MAX_LENGTH} characters.")
@@ -85,31 +101,46 @@ def _room_event(*, room_id: int, kind: str, user) -> None:
     _publish_on_commit(room_event_frame(event))
 
 
-def message_post(*, author, room_id: int, body, client_id: UUID) -> tuple[Message, bool]:
-    """Store a message and publish it to the room; a resent client_id stores nothing and
-    returns the stored message. Returns (message, created)."""
-    message, created = message_store(author=author, room_id=room_id, body=body, client_id=client_id)
+def message_post(
+    *, author, room_id: int, body, client_id: UUID, attachments=None, reply_to: int | None = None
+) -> tuple[Message, bool]:
+    """Store a message (with the author's uploads named by `attachments`, replying to `reply_to`)
+    and publish it to the room; a resent client_id stores nothing and returns the stored message.
+    Returns (message, created)."""
+    message, created = message_store(
+        author=author,
+        room_id=room_id,
+        body=body,
+        client_id=client_id,
+        attachments=attachments,
+        reply_to=reply_to,
+    )
     if created:
         publisher.frame_publish(message_frame(message))
     return message, created
 
 
-def message_store(*, author, room_id: int, body, client_id: UUID) -> tuple[Message, bool]:
+def message_store(
+    *, author, room_id: int, body, client_id: UUID, attachments=None, reply_to: int | None = None
+) -> tuple[Message, bool]:
     """message_post without the publish, for the socket consumer, which publishes the same frame
     from its event loop rather than from the database thread (both after the commit)."""
-    body = message_body_clean(body)
-    existing = (
-        Message.objects.select_related("author").filter(author=author, client_id=client_id).first()
-    )
+    attachment_ids = attachment_services.attachment_ids_clean(attachments)
+    body = message_body_clean(body, required=not attachment_ids)
+    # Loaded with all it serialises: the consumer serialises it in its event loop.
+    existing = messages_shown().filter(author=author, client_id=client_id).first()
     if existing is not None:
         # A resend is answered only to a member now: one removed since is an outsider.
         room_for_member(user=author, room_id=room_id)
         if existing.room_id != room_id:
             raise Conflict("That client_id was already used for another room.")
         return existing, False
+    original = _reply_target(user=author, room_id=room_id, message_id=reply_to)
     wait = ratelimit.take(f"post:{author.id}")
     if wait:
         raise RateLimited("You are sending messages too fast.", retry_after=round(wait, 3))
+    mentions = _mentions(author=author, room_id=room_id, body=body)
+    body_html = render(body, mentions)
     try:
         with transaction.atomic():
             taken = _next_seq(room_id=room_id, user_id=author.id)
@@ -117,58 +148,159 @@ def message_store(*, author, room_id: int, body, client_id: UUID) -> tuple[Messa
                 raise NotFound("No such room.")
             seq, pos = taken
             message = Message.objects.create(
-                room_id=room_id, author=author, body=body, client_id=client_id, seq=seq, pos=pos
+                room_id=room_id,
+                author=author,
+                body=body,
+                body_html=body_html,
+                mentions=mentions.user_ids,
+                mentions_room=mentions.room,
+                reply_to=original,
+                client_id=client_id,
+                seq=seq,
+                pos=pos,
+            )
+            attachment_services.attachments_post(
+                author=author, room_id=room_id, attachment_ids=attachment_ids, message=message
             )
     except IntegrityError:
         # The same frame raced itself: the other copy was stored, answer with it.
-        existing = Message.objects.filter(author=author, client_id=client_id).first()
+        existing = messages_shown().filter(author=author, client_id=client_id).first()
         if existing is None or existing.room_id != room_id:
             raise
         return existing, False
     message.author = author
+    # The frame is built from the event loop, where no query may run.
+    prefetch_related_objects([message], "attachments")
+    # A new message has no reactions: say so, rather than ask the database when serialising.
+    message.reaction_rows = []
     return message, True
 
 
-def _own_message(*, user, room_id: int, message_id: int) -> Message:
+def _reply_target(*, user, room_id: int, message_id: int | None) -> Message | None:
+    """The message being replied to: one that stands, in the same room, which the user belongs
+    to; NotFound otherwise (a message elsewhere is not told apart from none)."""
+    if message_id is None:
+        return None
     room_for_member(user=user, room_id=room_id)
-    message = (
-        Message.objects.select_related("author", "room")
+    original = (
+        Message.objects.select_related("author")
         .filter(id=message_id, room_id=room_id, deleted_at__isnull=True)
         .first()
     )
+    if original is None:
+        raise NotFound("No such message to reply to.")
+    return original
+
+
+def _mentions(*, author, room_id: int, body: str) -> Mentions:
+    """Whom `body` by `author` in the room may mention: the other members it names, and @room
+    for the owner of a private room or staff in a public one."""
+    names = {name.lower() for name in MENTION.findall(body)}
+    kind, members = mention_candidates(room_id=room_id, names=names)
+    members.pop(author.username.lower(), None)
+    if ROOM_MENTION not in names:
+        room_allowed = False
+    elif kind == Room.Kind.PRIVATE:
+        room_allowed = is_owner(user=author, room_id=room_id)
+    else:
+        room_allowed = kind == Room.Kind.PUBLIC and author.is_staff
+    return Mentions(members=members, room_allowed=room_allowed)
+
+
+def _live_message(*, user, room_id: int, message_id: int, lock: bool = False) -> Message:
+    """A message that stands in a room the user belongs to (locked for the transaction, if
+    asked); NotFound otherwise."""
+    room_for_member(user=user, room_id=room_id)
+    messages = Message.objects.select_related("author", "room", "reply_to__author")
+    if lock:
+        messages = messages.select_for_update(of=("self",))
+    message = messages.filter(id=message_id, room_id=room_id, deleted_at__isnull=True).first()
     if message is None:
         raise NotFound("No such message.")
     return message
+
+
+def _message_changed(message: Message, *, fields: list[str]) -> None:
+    """Move a changed message to the room's next position and publish it after the commit."""
+    message.pos = _next_pos(room_id=message.room_id)
+    message.save(update_fields=[*fields, "pos"])
+    _publish_on_commit(message_frame(message, frame_type="message.updated"))
 
 
 @transaction.atomic
 def message_edit(*, editor, room_id: int, message_id: int, body) -> Message:
     """Change the text of one's own message; every socket in the room sees the new text."""
     body = message_body_clean(body)
-    message = _own_message(user=editor, room_id=room_id, message_id=message_id)
+    message = _live_message(user=editor, room_id=room_id, message_id=message_id)
     if message.author_id != editor.id:
         raise Forbidden("Only the author may edit a message.")
     if body != message.body:
+        mentions = _mentions(author=editor, room_id=room_id, body=body)
         message.body = body
+        message.body_html = render(body, mentions)
+        message.mentions = mentions.user_ids
+        message.mentions_room = mentions.room
         message.edited_at = timezone.now()
-        message.pos = _next_pos(room_id=room_id)
-        message.save(update_fields=["body", "edited_at", "pos"])
-        _publish_on_commit(message_frame(message, frame_type="message.updated"))
+        _message_changed(
+            message, fields=["body", "body_html", "mentions", "mentions_room", "edited_at"]
+        )
     return message
 
 
 @transaction.atomic
 def message_delete(*, actor, room_id: int, message_id: int) -> Message:
     """Delete a message (its author, or the room's owner); its seq stays, its text goes."""
-    message = _own_message(user=actor, room_id=room_id, message_id=message_id)
+    message = _live_message(user=actor, room_id=room_id, message_id=message_id)
     owner = is_owner(user=actor, room_id=room_id)
     if message.author_id != actor.id and not (owner and not message.room.is_direct):
         raise Forbidden("Only the author or the room's owner may delete a message.")
-    message.body = ""
+    attachment_services.message_attachments_delete(message=message)
+    # Nothing of it stays: text, markup, mentions (they stop counting) and reactions.
+    message.body = message.body_html = ""
+    message.mentions = []
+    message.mentions_room = False
     message.deleted_at = timezone.now()
-    message.pos = _next_pos(room_id=room_id)
-    message.save(update_fields=["body", "deleted_at", "pos"])
-    _publish_on_commit(message_frame(message, frame_type="message.updated"))
+    message.reactions.all().delete()
+    _message_changed(
+        message, fields=["body", "body_html", "mentions", "mentions_room", "deleted_at"]
+    )
+    return message
+
+
+def reaction_emoji_clean(value) -> str:
+    """The emoji as stored, or the error a client is told."""
+    if not isinstance(value, str) or value not in reaction_emoji():
+        raise BadRequest("'emoji' must be one emoji (fully qualified, as Unicode lists it).")
+    return value
+
+
+@transaction.atomic
+def reaction_add(*, user, room_id: int, message_id: int, emoji) -> Message:
+    """Put an emoji on a message (idempotent), within the per-person limit; the room sees the
+    message's new reactions."""
+    emoji = reaction_emoji_clean(emoji)
+    # The message's row lock serialises one person's reactions, so the limit holds.
+    message = _live_message(user=user, room_id=room_id, message_id=message_id, lock=True)
+    mine = set(message.reactions.filter(user=user).values_list("emoji", flat=True))
+    if emoji in mine:
+        return message
+    if len(mine) >= settings.CHAT_REACTIONS_PER_MESSAGE:
+        raise Forbidden(
+            f"At most {settings.CHAT_REACTIONS_PER_MESSAGE} different reactions per message."
+        )
+    Reaction.objects.create(message=message, user=user, emoji=emoji)
+    _message_changed(message, fields=[])
+    return message
+
+
+@transaction.atomic
+def reaction_remove(*, user, room_id: int, message_id: int, emoji) -> Message:
+    """Take one's emoji off a message (idempotent); the room sees the message's reactions."""
+    emoji = reaction_emoji_clean(emoji)
+    message = _live_message(user=user, room_id=room_id, message_id=message_id, lock=True)
+    deleted, _ = message.reactions.filter(user=user, emoji=emoji).delete()
+    if deleted:
+        _message_changed(message, fields=[])
     return message
 
 
@@ -196,16 +328,34 @@ def room_name_clean(name) -> str:
     return name
 
 
+def public_room_name_clean(name) -> str:
+    """The name a new public room would get, or why it cannot: public names are unique,
+    whatever their case (the database enforces it too)."""
+    name = room_name_clean(name)
+    if Room.objects.filter(kind=Room.Kind.PUBLIC, name__iexact=name).exists():
+        raise Conflict(f"A public room named {name} already exists.")
+    return name
+
+
 @transaction.atomic
 def room_create_public(*, creator, name: str) -> Room:
     """Create a public room (staff only); its creator joins it."""
     if not creator.is_staff:
         raise Forbidden("Only staff create public rooms.")
-    name = room_name_clean(name)
-    room = Room.objects.create(
-        kind=Room.Kind.PUBLIC, name=name, slug=_unique_slug(name), created_by=creator
-    )
+    name = public_room_name_clean(name)
+    try:
+        with transaction.atomic():
+            room = Room.objects.create(
+                kind=Room.Kind.PUBLIC, name=name, slug=_unique_slug(name), created_by=creator
+            )
+    except IntegrityError:
+        # Another request created a room of that name (or slug) since the check: say which.
+        public_room_name_clean(name)
+        raise
     Membership.objects.create(room=room, user=creator, role=Membership.Role.OWNER)
+    # Every signed-in socket hears of it, so that open pages offer it without a reload.
+    frame = {"type": "public_room.added", "room": public_room_dict(room)}
+    transaction.on_commit(lambda: publisher.frame_to_group(publisher.EVERYONE_GROUP, frame))
     return room
 
 
@@ -220,6 +370,7 @@ def room_create_private(*, owner, name: str) -> Room:
     return room
 
 
+@transaction.atomic
 def room_delete(*, actor, room_id: int) -> None:
     """Delete a public room (staff) or a private room (its owner)."""
     room = Room.objects.filter(id=room_id).first()
@@ -230,8 +381,13 @@ def room_delete(*, actor, room_id: int) -> None:
             raise Forbidden("Only staff delete public rooms.")
     elif not is_owner(user=actor, room_id=room.id):
         raise NotFound("No such room.")
+    attachment_services.room_attachments_delete(room_id=room.id)
+    kind = room.kind
     room.delete()
     transaction.on_commit(lambda: publisher.room_deleted(room_id=room_id))
+    if kind == Room.Kind.PUBLIC:
+        frame = {"type": "public_room.removed", "room": room_id}
+        transaction.on_commit(lambda: publisher.frame_to_group(publisher.EVERYONE_GROUP, frame))
 
 
 @transaction.atomic
@@ -264,13 +420,16 @@ def room_leave(*, user, room_id: int) -> None:
     membership.delete()
     heir = Membership.objects.filter(room=room).order_by("joined_at", "id").first()
     if heir is None and room.kind == Room.Kind.PRIVATE:
+        attachment_services.room_attachments_delete(room_id=room.id)
         room.delete()
     else:
         if membership.role == Membership.Role.OWNER and heir is not None:
             heir.role = Membership.Role.OWNER
             heir.save(update_fields=["role"])
         _room_event(room_id=room_id, kind=RoomEvent.Kind.LEFT, user=user)
-    transaction.on_commit(lambda: publisher.room_removed(user_id=user.id, room_id=room_id))
+    transaction.on_commit(
+        lambda: publisher.room_removed(user_id=user.id, room_id=room_id, reason="left")
+    )
 
 
 @transaction.atomic
@@ -280,6 +439,10 @@ def member_invite(*, actor, room_id: int, username: str) -> Membership:
     invitee = User.objects.filter(username__iexact=(username or "").strip(), is_active=True).first()
     if invitee is None:
         raise NotFound("No such user.")
+    if invitee.id == actor.id:
+        raise BadRequest("You are already in this room: invite someone else.")
+    if Membership.objects.filter(room=room, user=invitee).exists():
+        raise Conflict(f"{invitee.username} is already a member of this room.")
     return _membership_add(room=room, user=invitee)
 
 
@@ -293,7 +456,9 @@ def member_remove(*, actor, room_id: int, user_id: int) -> None:
     if not deleted:
         raise NotFound("That user is not a member.")
     _room_event(room_id=room.id, kind=RoomEvent.Kind.REMOVED, user=User.objects.get(id=user_id))
-    transaction.on_commit(lambda: publisher.room_removed(user_id=user_id, room_id=room.id))
+    transaction.on_commit(
+        lambda: publisher.room_removed(user_id=user_id, room_id=room.id, reason="removed")
+    )
 
 
 def direct_room_open(*, user, other_username: str) -> Room:
@@ -318,8 +483,57 @@ def direct_room_open(*, user, other_username: str) -> Room:
     return room
 
 
+@transaction.atomic
 def room_mark_read(*, user, room_id: int, seq: int) -> None:
-    """Move the user's read marker forward (never back)."""
-    Membership.objects.filter(
+    """Move the user's read marker forward (never back); the user's other sockets are told, so
+    that what was read in one tab stops counting as unread in the others, and where receipts are
+    shown the room is told too (a `receipt`)."""
+    moved = Membership.objects.filter(
         room_id=room_id, user=user, last_read_seq__lt=seq, room__last_seq__gte=seq
     ).update(last_read_seq=seq)
+    if moved:
+        frame = {"type": "read", "room": room_id, "seq": seq}
+        group = publisher.user_group(user.id)
+        transaction.on_commit(lambda: publisher.frame_to_group(group, frame))
+    if moved and receipts_shown(user=user, room_id=room_id):
+        receipt = {"type": "receipt", "room": room_id, "user": user.id, "seq": seq}
+        transaction.on_commit(
+            lambda: publisher.room_notice(
+                room_id=room_id, event_type="chat.receipt", user_id=user.id, frame=receipt
+            )
+        )
+
+
+def presence_refresh(*, user_id: int, last_seen=None) -> str:
+    """Work out the user's presence now; when it changed, record when they were last seen (if
+    they went offline: now, or `last_seen`) and tell the rooms that watch it live. Returns it."""
+    user = User.objects.filter(id=user_id).first()
+    hidden = user is None or not user.show_presence or not user.is_active
+    before, status = presence.status_refresh(user_id=user_id, hidden=hidden)
+    if before == status or user is None:
+        return status
+    if status == presence.OFFLINE and not hidden:
+        user.last_seen = last_seen or timezone.now()
+        user_last_seen_set(user_id=user_id, at=user.last_seen)
+    frame = {"type": "presence", "users": [presence_dict(user, status=status)]}
+    for room_id in presence_rooms(user_id=user_id):
+        publisher.room_notice(
+            room_id=room_id, event_type="chat.presence", user_id=user_id, frame=frame
+        )
+    return status
+
+
+def presence_activity(*, user_id: int, socket_id: str, active: bool) -> str:
+    """The person at this socket is active (input lately) or idle; their presence now."""
+    presence.socket_activity(user_id=user_id, socket_id=socket_id, active=active)
+    return presence_refresh(user_id=user_id)
+
+
+def presence_reap() -> int:
+    """Tell the rooms of users whose sockets all expired (their process died) that they went
+    offline, when their last socket was last renewed; how many were found."""
+    expired = presence.expired_users()
+    for user_id, expired_at in expired.items():
+        seen = datetime.fromtimestamp(expired_at - settings.CHAT_SOCKET_TTL, tz=UTC)
+        presence_refresh(user_id=user_id, last_seen=seen)
+    return len(expired)

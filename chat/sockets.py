@@ -21,7 +21,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.credentials import Credential, credentials_valid
-from chat import presence, queries
+from chat import presence, queries, services
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Socket(Protocol):
 
     async def room_stale(self, room_id: int, seq: int | None = None) -> None: ...
 
-    async def rooms_lost(self, room_ids: set[int]) -> None: ...
+    async def rooms_lost(self, room_ids: set[int], reason: str | None = None) -> None: ...
 
 
 class Registry:
@@ -138,10 +138,13 @@ def _done(task: asyncio.Task) -> None:
 
 
 def _check(sockets: list[Socket]) -> tuple[set[Credential], dict[int, set[int]], dict[int, int]]:
-    """Renew the sockets' counts; which credentials hold, each user's rooms, and the last seq of
-    every room whose latest message is older than SETTLE."""
+    """Renew the sockets' counts (and mark offline the people whose process died); which
+    credentials hold, each user's rooms, and the last seq of every room whose latest message is
+    older than SETTLE."""
     try:
         presence.sockets_renew([(s.credential.user_id, s.socket_id) for s in sockets])
+        # Whoever sweeps first tells the rooms of people whose process died that they left.
+        services.presence_reap()
     except Exception:  # Redis down: the counts expire and are renewed at a later sweep
         logger.exception("could not renew socket counts")
     credentials = list({socket.credential for socket in sockets})

@@ -7,6 +7,7 @@ app_name = "chat"
 urlpatterns = [
     path("", views.lobby, name="lobby"),
     path("search/", views.search, name="search"),
+    path("emoji/", views.emoji_picker, name="emoji"),
     path("rooms/new/", views.room_create, name="room_create"),
     path("rooms/<int:room_id>/join/", views.room_join, name="room_join"),
     path("rooms/<int:room_id>/leave/", views.room_leave, name="room_leave"),

@@ -2,35 +2,43 @@
 
 from uuid import UUID, uuid4
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chat import access, queries, services
+from chat.emoji_data import picker_entries
 from chat.errors import BadRequest, ChatError, NotFound
 from chat.forms import InviteForm, RoomForm
-from chat.models import Membership, Room
-from chat.serializers import author_dict
+from chat.models import BIGINT_MAX, Room, RoomEvent
+from chat.serializers import author_dict, member_dict, message_dict, public_room_dict, room_dict
+
+
+@login_required
+@require_GET
+def emoji_picker(request):
+    """The reaction picker's emoji with their searchable names, and the user's six most used."""
+    return JsonResponse(
+        {"emoji": picker_entries(), "frequent": queries.frequent_emoji(user=request.user)}
+    )
 
 
 @login_required
 def lobby(request):
+    """The workspace with no conversation open: the chats, and where to start a new one."""
     term = request.GET.get("q", "")
-    context = {
-        "rooms": queries.rooms_for_user(user=request.user),
-        "public_rooms": queries.public_rooms_not_joined(user=request.user),
-        "room_form": RoomForm(),
-        "term": term,
-    }
+    context = {"term": term}
     try:
         context["people"] = queries.user_search(user=request.user, term=term) if term else None
     except BadRequest as error:
         context.update(people=None, term=term.replace("\x00", ""), search_error=error.detail)
-        return render(request, "chat/lobby.html", context, status=400)
-    return render(request, "chat/lobby.html", context)
+        return _workspace(request, context, status=400)
+    return _workspace(request, context)
 
 
 @login_required
@@ -53,8 +61,18 @@ def room_page(request, slug):
     try:
         room, joined = access.room_for_reader(user=request.user, slug=slug)
     except NotFound:
-        raise Http404("No such room.") from None
+        return room_unavailable(request, slug)
     return _chat_page(request, room, joined=joined)
+
+
+def room_unavailable(request, slug: str):
+    """A room the user may not read. A former member is told they lost it (403: they know it
+    exists, so saying so reveals nothing); anyone else gets the 404 of a room that is not there."""
+    lost = access.room_lost(user=request.user, slug=slug)
+    if lost is None:
+        raise Http404("No such room.")
+    context = {"room": lost.room, "removed": lost.kind == RoomEvent.Kind.REMOVED}
+    return render(request, "chat/room_lost.html", context, status=403)
 
 
 @login_required
@@ -72,8 +90,8 @@ def direct_page(request, username):
     except NotFound:
         raise Http404("No such person.") from None
     if room is None:
-        context = {"partner": partner, "client_id": uuid4()}
-        return render(request, "chat/direct_start.html", context)
+        context = {"direct_partner": partner, "client_id": uuid4()}
+        return _workspace(request, context)
     return _chat_page(request, room, joined=True)
 
 
@@ -94,29 +112,98 @@ def _direct_start(request, partner):
     return redirect("chat:direct", username=partner.username)
 
 
+def _at(request) -> int | None:
+    """The message a link opens the room at (?at=<seq>), if it names one."""
+    value = request.GET.get("at", "")
+    if value.isascii() and value.isdigit() and 0 < int(value) <= BIGINT_MAX:
+        return int(value)
+    return None
+
+
 def _chat_page(request, room: Room, *, joined: bool):
-    history, has_more = queries.messages_before(
-        room_id=room.id, before=None, limit=queries.HISTORY_PAGE
-    )
-    members = queries.room_members(room=room)
-    me = next((m for m in members if m.user_id == request.user.id), None)
+    """The workspace with a room open: the server renders its latest messages (or those around
+    ?at=<seq>) so that the address works as a first load; the page's script takes over."""
+    at = _at(request)
+    if at is None:
+        history, has_more = queries.messages_before(
+            room_id=room.id, before=None, limit=queries.HISTORY_PAGE
+        )
+        has_newer = False
+    else:
+        history, has_more, has_newer = queries.messages_around(
+            room_id=room.id, seq=at, limit=queries.HISTORY_PAGE
+        )
+    members, member_count = queries.room_members(room=room)
     partner = next((m.user for m in members if m.user_id != request.user.id), None)
     context = {
         "room": room,
         "joined": joined,
         "title": queries.room_title(room=room, partner=partner),
-        "partner": partner,
+        "partner": partner if room.is_direct else None,
         "members": members,
-        "is_owner": me is not None and me.role == Membership.Role.OWNER,
-        "history": history,
+        "member_count": member_count,
+        "is_owner": access.is_owner(user=request.user, room_id=room.id),
+        "history": [message_dict(message) for message in history],
         "has_more": has_more,
-        "last_seq": history[-1].seq if history else 0,
-        "invite_form": InviteForm(),
-        "me": author_dict(request.user),
+        "open": {
+            "room": room.id,
+            "joined": joined,
+            "messages": [message_dict(message) for message in history],
+            "has_more": has_more,
+            "has_newer": has_newer,
+            "at": at,
+            "members": [member_dict(membership) for membership in members],
+            "member_count": member_count,
+        },
     }
     # No write here, not even the read marker: a GET changes nothing (a cross-site page can make
     # one); the page's socket says what was shown.
-    return render(request, "chat/room.html", context)
+    return _workspace(request, context)
+
+
+def _url_pattern(name: str, *fields: str) -> str:
+    """The address of a form's action with {field} where each id goes, for the page's script."""
+    samples = [str(10**9 + n) for n in range(len(fields))]
+    url = reverse(f"chat:{name}", args=samples)
+    for sample, field in zip(samples, fields, strict=True):
+        url = url.replace(f"/{sample}/", f"/{{{field}}}/")
+    return url
+
+
+def _workspace(request, context: dict, *, status: int = 200):
+    """The one page of Parley's chat: the sidebar of the user's chats beside the open
+    conversation (or, with none open, where to start one)."""
+    rooms = [room_dict(room) for room in queries.rooms_for_user(user=request.user)]
+    public = [public_room_dict(r) for r in queries.public_rooms_not_joined(user=request.user)]
+    open_room = context.get("open")
+    data = {
+        "me": author_dict(request.user),
+        "rooms": rooms,
+        "public_rooms": public,
+        "open": open_room,
+        "urls": {
+            "room_join": _url_pattern("room_join", "room"),
+            "room_leave": _url_pattern("room_leave", "room"),
+            "member_invite": _url_pattern("member_invite", "room"),
+            "member_remove": _url_pattern("member_remove", "room", "user"),
+        },
+        "uploads": {
+            "url": reverse("api:attachment_upload", args=[10**9]).replace(f"/{10**9}/", "/{room}/"),
+            "max_bytes": settings.ATTACHMENT_MAX_BYTES,
+            "max_per_message": settings.ATTACHMENT_MAX_PER_MESSAGE,
+        },
+    }
+    context = {
+        "rooms": rooms,
+        "public_rooms": public,
+        "room_form": RoomForm(),
+        "invite_form": InviteForm(),
+        "workspace": data,
+        "message_max_length": settings.CHAT_MESSAGE_MAX_LENGTH,
+        "history_page": queries.HISTORY_PAGE,
+        **context,
+    }
+    return render(request, "chat/workspace.html", context, status=status)
 
 
 def _member_room(request, room_id: int) -> Room:
@@ -180,10 +267,13 @@ def member_invite(request, room_id):
     if form.is_valid():
         username = form.cleaned_data["username"]
         try:
-            services.member_invite(actor=request.user, room_id=room.id, username=username)
-            messages.success(request, f"{username} was added to the room.")
+            membership = services.member_invite(
+                actor=request.user, room_id=room.id, username=username
+            )
         except ChatError as error:  # an unknown username is a message here, not a 404
             messages.error(request, error.detail)
+        else:
+            messages.success(request, f"{membership.user.username} was added to the room.")
     return redirect("chat:room", slug=room.slug)
 
 
@@ -203,23 +293,30 @@ def member_remove(request, room_id, user_id):
 def staff_rooms(request):
     form = RoomForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        room = _run(
-            request,
-            lambda: services.room_create_public(
-                creator=request.user, name=form.cleaned_data["name"]
-            ),
-            "Public room created.",
-        )
-        if room:
+        try:
+            services.room_create_public(creator=request.user, name=form.cleaned_data["name"])
+        except ChatError as error:
+            form.add_error("name", error.detail)
+        else:
+            messages.success(request, "Public room created.")
             return redirect("chat:staff_rooms")
-    rooms = Room.objects.filter(kind=Room.Kind.PUBLIC).order_by("name")
-    return render(request, "chat/staff_rooms.html", {"rooms": rooms, "form": form})
+    rooms = queries.public_rooms_with_counts()
+    status = 400 if form.errors else 200
+    return render(request, "chat/staff_rooms.html", {"rooms": rooms, "form": form}, status=status)
 
 
 @staff_member_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def staff_room_delete(request, room_id):
+    """GET: a page that names the room and what deleting it destroys; POST: delete it."""
+    room = next(iter(queries.public_rooms_with_counts(room_id=room_id)), None)
+    if room is None:
+        raise Http404("No such room.")
+    if request.method == "GET":
+        return render(request, "chat/staff_room_delete.html", {"room": room})
     _run(
-        request, lambda: services.room_delete(actor=request.user, room_id=room_id), "Room deleted."
+        request,
+        lambda: services.room_delete(actor=request.user, room_id=room.id),
+        f"{room.name} was deleted.",
     )
     return redirect("chat:staff_rooms")

@@ -24,6 +24,9 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
+# `make run`: production settings served over plain HTTP on loopback, where there is no TLS to
+# redirect to and no proxy; it sets this, and nothing else should (see docs/deploy.md).
+LOCAL_HTTP = env_bool("PARLEY_LOCAL_HTTP", False)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
@@ -31,7 +34,7 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"  # noqa: S105
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG or LOCAL_HTTP else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
@@ -41,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.humanize",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
@@ -48,6 +52,7 @@ INSTALLED_APPS = [
     "ninja",
     "accounts",
     "chat",
+    "attachments",
 ]
 
 MIDDLEWARE = [
@@ -184,11 +189,43 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / ".data" / "media"))
 # Serve uploaded avatars from the app itself (one-process set-up); off behind a media server.
 SERVE_MEDIA = env_bool("SERVE_MEDIA", True)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
+# An uploaded file above this goes to a temporary file on disk, never into memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 # Uploaded pictures (avatars): refused above this many pixels before any is decoded, and at most
 # this many decoded at once per process; each decode holds up to 4 bytes a pixel.
 IMAGE_MAX_PIXELS = int(os.environ.get("IMAGE_MAX_PIXELS", str(4096 * 4096)))
 IMAGE_DECODE_CONCURRENCY = int(os.environ.get("IMAGE_DECODE_CONCURRENCY", "2"))
+
+# Files shared in chat rooms: kept under a private root that nothing serves directly; only the
+# attachments view, which checks room membership on every request, hands them out (or tells the
+# proxy to, through X-Accel-Redirect to an internal location at ATTACHMENT_ACCEL_REDIRECT_PREFIX).
+ATTACHMENT_ROOT = Path(os.environ.get("ATTACHMENT_ROOT", BASE_DIR / ".data" / "attachments"))
+ATTACHMENT_STORAGE = os.environ.get(
+    "ATTACHMENT_STORAGE", "django.core.files.storage.FileSystemStorage"
+)
+if ATTACHMENT_STORAGE == "django.core.files.storage.FileSystemStorage":
+    _attachment_options = {"location": ATTACHMENT_ROOT, "directory_permissions_mode": 0o700}
+else:  # S3-compatible through django-storages (docs/deploy.md); keys from boto3's environment
+    _attachment_options = {
+        "bucket_name": os.environ.get("ATTACHMENT_BUCKET", ""),
+        "endpoint_url": os.environ.get("ATTACHMENT_ENDPOINT_URL") or None,
+        "default_acl": "private",
+        "querystring_auth": True,
+        "file_overwrite": False,
+    }
+STORAGES["attachments"] = {"BACKEND": ATTACHMENT_STORAGE, "OPTIONS": _attachment_options}
+ATTACHMENT_ACCEL_REDIRECT_PREFIX = os.environ.get("ATTACHMENT_ACCEL_REDIRECT_PREFIX", "")
+ATTACHMENT_MAX_BYTES = int(os.environ.get("ATTACHMENT_MAX_BYTES", str(20 * 1024 * 1024)))
+ATTACHMENT_DAILY_BYTES = int(os.environ.get("ATTACHMENT_DAILY_BYTES", str(200 * 1024 * 1024)))
+ATTACHMENT_MAX_PER_MESSAGE = int(os.environ.get("ATTACHMENT_MAX_PER_MESSAGE", "10"))
+# The largest file any form takes (attachments, or a 5 MiB avatar): a request announcing more is
+# refused before its body is parsed, and a file growing past it while it streams in.
+UPLOAD_MAX_BYTES = max(ATTACHMENT_MAX_BYTES, 5 * 1024 * 1024)
+FILE_UPLOAD_HANDLERS = [
+    "attachments.uploads.BoundedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 if os.environ.get("EMAIL_HOST"):
@@ -200,8 +237,9 @@ if os.environ.get("EMAIL_HOST"):
     EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Parley <parley@localhost>")
 
-# Cookies and transport security. Behind TLS (the default when DEBUG is off) every cookie is secure.
-SECURE_ENABLED = env_bool("SECURE", not DEBUG)
+# Cookies and transport security. Behind TLS (the default when DEBUG is off) every cookie is secure;
+# `make run` (PARLEY_LOCAL_HTTP) serves plain HTTP on loopback, so it has none of this.
+SECURE_ENABLED = env_bool("SECURE", not (DEBUG or LOCAL_HTTP))
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
@@ -214,13 +252,14 @@ SECURE_HSTS_SECONDS = int(
 )
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_ENABLED
 SECURE_HSTS_PRELOAD = SECURE_ENABLED
+CSRF_FAILURE_VIEW = "config.views.csrf_failure"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
 # The site's own origin for links in mail (password reset, notices): never the request's Host.
 _first_host = next(iter(ALLOWED_HOSTS), "")
-if DEBUG:
+if DEBUG or LOCAL_HTTP:
     _default_site_url = "http://127.0.0.1:8000"
 elif _first_host and "*" not in _first_host and not _first_host.startswith("."):
     _default_site_url = f"{'https' if SECURE_ENABLED else 'http'}://{_first_host}"
@@ -236,6 +275,8 @@ if _site.scheme not in {"http", "https"} or not _site.hostname or _site.path or 
 
 # Chat limits.
 CHAT_MESSAGE_MAX_LENGTH = 4000
+# Distinct emoji one person may put on one message.
+CHAT_REACTIONS_PER_MESSAGE = int(os.environ.get("CHAT_REACTIONS_PER_MESSAGE", "20"))
 CHAT_FRAME_MAX_BYTES = 64 * 1024
 CHAT_RATE_PER_SECOND = float(os.environ.get("CHAT_RATE_PER_SECOND", "5"))
 CHAT_RATE_BURST = int(os.environ.get("CHAT_RATE_BURST", "20"))
@@ -248,6 +289,11 @@ CHAT_REVALIDATE_SECONDS = float(os.environ.get("CHAT_REVALIDATE_SECONDS", "10"))
 # the channel layer failed to carry, and tells the sockets that missed one to `sync`.
 CHAT_CATCH_UP_SECONDS = float(os.environ.get("CHAT_CATCH_UP_SECONDS", "1"))
 CHAT_SOCKET_TTL = float(os.environ.get("CHAT_SOCKET_TTL", "45"))
+# Read receipts only in rooms with at most this many members (direct chats always have them).
+CHAT_RECEIPTS_MAX_MEMBERS = int(os.environ.get("CHAT_RECEIPTS_MAX_MEMBERS", "20"))
+# A presence change is pushed live only to rooms with at most this many members; in larger ones
+# clients ask for the presence of the people they show (`presence` frame).
+CHAT_PRESENCE_ROOM_MAX = int(os.environ.get("CHAT_PRESENCE_ROOM_MAX", "50"))
 # A client that reads nothing for this long while the server has a frame for it is closed (1013).
 CHAT_SEND_TIMEOUT = float(os.environ.get("CHAT_SEND_TIMEOUT", "10"))
 CHAT_TICKET_TTL = 60

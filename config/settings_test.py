@@ -10,6 +10,8 @@ from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = tempfile.mkdtemp(prefix="parley-test-media-")
+ATTACHMENT_ROOT = tempfile.mkdtemp(prefix="parley-test-attachments-")
+STORAGES["attachments"]["OPTIONS"]["location"] = ATTACHMENT_ROOT  # noqa: F405
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Separate names let two test runs share one server (e.g. two checkouts, or DATABASE_URLs that
 # name different databases).

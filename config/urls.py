@@ -20,6 +20,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("chat/", include("chat.urls")),
     path("api/", include("chat.api_urls")),
+    path("files/", include("attachments.urls")),
 ]
 
 if settings.DEBUG or settings.SERVE_MEDIA:

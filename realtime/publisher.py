@@ -29,6 +29,10 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
+# Every authenticated socket: for what concerns every signed-in user (a new public room).
+EVERYONE_GROUP = "everyone"
+
+
 def session_group(session_key: str) -> str:
     return f"session.{session_key}"
 
@@ -88,14 +92,35 @@ def room_added(*, user_id: int, room_id: int) -> None:
     _group_send(user_group(user_id), {"type": "room.added", "room": room_id})
 
 
-def room_removed(*, user_id: int, room_id: int) -> None:
-    """Tell the user's sockets to drop a room they no longer belong to."""
+def room_removed(*, user_id: int, room_id: int, reason: str) -> None:
+    """Tell the user's sockets to drop a room they no longer belong to, and why: "left" (they
+    left it, in another tab perhaps) or "removed" (by its owner)."""
     revocation_mark(user_id=user_id)
-    _group_send(user_group(user_id), {"type": "room.removed", "room": room_id})
+    _group_send(user_group(user_id), {"type": "room.removed", "room": room_id, "reason": reason})
+
+
+def room_notice(*, room_id: int, event_type: str, user_id: int, frame: dict) -> None:
+    """Send a frame about a member that is not part of the room's stream (their presence, their
+    read receipt) to the room's sockets, serialised once; `event_type` names the socket handler
+    that decides whether its user may see it. One that is lost is not replayed: clients ask for
+    the state behind it."""
+    event = {"type": event_type, "room": room_id, "user": user_id, "frame": json.dumps(frame)}
+    _group_send(room_group(room_id), event)
+
+
+def user_settings_changed(*, user_id: int) -> None:
+    """Tell the user's sockets to reload their presence and receipt settings."""
+    _group_send(user_group(user_id), {"type": "user.settings"})
 
 
 def room_deleted(*, room_id: int) -> None:
-    _group_send(room_group(room_id), {"type": "room.removed", "room": room_id})
+    """Tell every socket of a room that it was deleted."""
+    _group_send(room_group(room_id), {"type": "room.removed", "room": room_id, "reason": "deleted"})
+
+
+def frame_to_group(group: str, frame: dict) -> None:
+    """Send a frame as it is to every socket of a group (a user's own, or everyone's)."""
+    _group_send(group, {"type": "client.frame", "frame": json.dumps(frame)})
 
 
 def _marker_key(user_id: int) -> str:

@@ -5,16 +5,19 @@ python scripts/dev.py test [ARGS]    # DATABASE_URL, else local PostgreSQL, else
 """
 
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / ".data"
+# Where `make run` keeps its embedded database and secret key (tests point it elsewhere).
+DATA = Path(os.environ.get("PARLEY_DATA_DIR", ROOT / ".data"))
 EMBEDDED_PGDATA = DATA / "pg"
 LOCAL_PG_URL = "postgresql://postgres@127.0.0.1:5432/parley"
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -150,6 +153,26 @@ def server_command(host: str, port: int, *, app: str = "config.asgi:application"
     ]
 
 
+def secret_key(data: Path) -> str:
+    """The site's secret key, made once and kept in `data`/secret_key, readable by its owner only:
+    sessions and password-reset links outlive a restart."""
+    data.mkdir(parents=True, exist_ok=True)
+    path = data / "secret_key"
+    if not path.exists():
+        # Written whole to a private temporary file, then linked into place: an interrupted
+        # first run leaves no empty key, and of two racing runs the first link wins for both.
+        descriptor, temporary = tempfile.mkstemp(dir=data, prefix=".secret_key-")
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(50))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temporary)
+    return path.read_text().strip()
+
+
 def manage(*args: str) -> None:
     subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], check=True, cwd=ROOT)
 
@@ -162,9 +185,17 @@ def cmd_run() -> int:
     # Ctrl-C and a plain `kill` both stop the server and then the embedded database.
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
-    os.environ.setdefault("DEBUG", "1")
-    os.environ.setdefault("SECURE", "0")
+    # Production settings (DEBUG only when asked for), over plain HTTP on loopback.
+    os.environ.setdefault("PARLEY_LOCAL_HTTP", "1")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    if not os.environ.get("SECRET_KEY"):
+        os.environ["SECRET_KEY"] = secret_key(DATA)
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = int(os.environ.get("PORT", "8000"))
+    os.environ.setdefault(
+        "ALLOWED_HOSTS", ",".join(dict.fromkeys(["127.0.0.1", "localhost", host]))
+    )
+    os.environ.setdefault("SITE_URL", f"http://{host}:{port}")
     embedded = "DATABASE_URL" not in os.environ
     if embedded:
         os.environ["DATABASE_URL"] = embedded_postgres_url()
@@ -173,8 +204,6 @@ def cmd_run() -> int:
         manage("migrate", "--noinput")
         manage("collectstatic", "--noinput", "--verbosity", "0")
         manage("seed_demo")
-        host = os.environ.get("HOST", "127.0.0.1")
-        port = int(os.environ.get("PORT", "8000"))
         log(f"Parley is at http://{host}:{port}/  (Ctrl-C stops it)")
         log("demo log-ins: alice, bob, carol and admin (staff); password: parley-demo")
         server = subprocess.Popen(server_command(host, port), cwd=ROOT)

@@ -12,6 +12,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
@@ -154,6 +155,7 @@ def server_env(django_db_setup) -> dict[str, str]:
         ALLOWED_HOSTS="127.0.0.1,localhost",
         CHAT_RATE_PER_SECOND="0",
         MEDIA_ROOT=str(settings.MEDIA_ROOT),
+        ATTACHMENT_ROOT=str(settings.ATTACHMENT_ROOT),
         LOG_LEVEL="WARNING",
     )
     return env
@@ -171,3 +173,11 @@ def live_server_process(server_env) -> Iterator[LiveServer]:
 def live_url(live_server_process, transactional_db) -> str:
     """The server's base URL; the test's data is committed, so the server sees it."""
     return live_server_process.url
+
+
+def in_a_thread(function, *args, timeout: float | None = None):
+    """`function(*args)` called in a thread of its own: after the browser tests Playwright's
+    event loop owns the main thread, where neither asyncio.run nor ORM code that publishes
+    (async_to_sync) may run."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(function, *args).result(timeout=timeout)

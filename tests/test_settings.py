@@ -9,11 +9,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def manage(*args, **env):
-    # A production process: none of the test run's own DEBUG, SECRET_KEY, SECURE or DJANGO_*.
+    # A production process: none of the test run's own DEBUG, SECRET_KEY, SECURE,
+    # PARLEY_LOCAL_HTTP or DJANGO_*.
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DEBUG", "SECRET_KEY", "SECURE"} and not k.startswith("DJANGO_")
+        if k not in {"DEBUG", "SECRET_KEY", "SECURE", "PARLEY_LOCAL_HTTP"}
+        and not k.startswith("DJANGO_")
     }
     clean["DJANGO_SETTINGS_MODULE"] = "config.settings"
     return subprocess.run(
@@ -53,3 +55,18 @@ def test_every_page_carries_a_content_security_policy_without_inline_script(clie
     assert "unsafe-inline" not in policy
     assert settings.SESSION_COOKIE_HTTPONLY is True
     assert settings.SESSION_COOKIE_SAMESITE == "Lax"
+
+
+def test_check_deploy_names_what_make_runs_plain_http_gives_up():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        SECRET_KEY="x7!kq2-production-secret-" + "a9Zb" * 12,
+        DATABASE_URL="postgresql://postgres@127.0.0.1/parley",
+        PARLEY_LOCAL_HTTP="1",
+    )
+    assert result.returncode != 0
+    for check in ("security.W004", "security.W008", "security.W012", "security.W016"):
+        assert check in result.stderr + result.stdout, check

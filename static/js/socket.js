@@ -1,5 +1,6 @@
-// One chat socket per tab: connects, says its status, reconnects with backoff.
-// Usage: const socket = connectChat({onFrame, onOpen, statusElement}); socket.send({...}).
+// One chat socket per tab: connects, says its status, reconnects with backoff, and tells the
+// page at once when the user signed out (here or in another tab).
+// Usage: const socket = connectChat({onFrame, onOpen, onSignedOut, statusElement, sessionCheckUrl}).
 
 const STATUS_TEXT = {
   connecting: "Connecting…",
@@ -8,13 +9,14 @@ const STATUS_TEXT = {
   closed: "Signed out — reload the page",
 };
 
-export function connectChat({ onFrame, onOpen, statusElement }) {
+export function connectChat({ onFrame, onOpen, onSignedOut, statusElement, sessionCheckUrl }) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const url = `${scheme}//${location.host}/ws/chat/`;
   let ws = null;
   let attempt = 0;
   let stopped = false;
-  let retriedAuth = false;
+  let retriedAuth = false; // a 4401 since the last hello: a second one means signed out
+  let retryTimer = null;
   const queue = [];
 
   function setStatus(state) {
@@ -23,7 +25,30 @@ export function connectChat({ onFrame, onOpen, statusElement }) {
     statusElement.dataset.state = state;
   }
 
+  function stop() {
+    stopped = true;
+    queue.length = 0;
+    setStatus("closed");
+    onSignedOut?.();
+  }
+
+  // 4401 closes every socket of a user whose password changed, this tab's too, although this
+  // tab's session may still be valid. Ask the server at once rather than reconnect blindly: a
+  // socket without a session would wait seconds for a ticket before it is refused.
+  async function sessionStillValid() {
+    // A password change closes the sockets just before it renews this tab's session: wait a moment.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    try {
+      const response = await fetch(sessionCheckUrl, { credentials: "same-origin" });
+      return response.ok;
+    } catch {
+      return true; // the network, not the session: reconnecting will tell
+    }
+  }
+
   function open() {
+    clearTimeout(retryTimer);
+    if (stopped) return; // signed out meanwhile: a pending retry must not undo it
     setStatus(attempt === 0 ? "connecting" : "reconnecting");
     ws = new WebSocket(url);
     ws.addEventListener("message", (event) => {
@@ -42,26 +67,24 @@ export function connectChat({ onFrame, onOpen, statusElement }) {
       }
       onFrame(frame);
     });
-    ws.addEventListener("close", (event) => {
-      // 4401 closes every socket of a user whose password changed, this tab's too, although
-      // this tab's session may still be valid: try once more. A second 4401, a refused Origin
-      // (4403) or no session at all (4408) means the credentials are gone.
-      const refused = event.code === 4403 || event.code === 4408;
-      if (event.code === 4401 && !stopped && !retriedAuth) {
-        retriedAuth = true;
-        setStatus("reconnecting");
-        setTimeout(open, 500);
+    ws.addEventListener("close", async (event) => {
+      if (stopped || event.target !== ws) return; // signed out, or an older socket
+      if (event.code === 4403 || event.code === 4408) {
+        stop();
         return;
       }
-      if (event.code === 4401 || refused || stopped) {
-        stopped = true;
-        setStatus("closed");
+      if (event.code === 4401) {
+        setStatus("reconnecting");
+        if (!retriedAuth && (await sessionStillValid())) {
+          retriedAuth = true;
+          open();
+        } else stop();
         return;
       }
       attempt += 1;
       setStatus("reconnecting");
       const delay = Math.min(10000, 500 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random() / 2);
-      setTimeout(open, delay);
+      retryTimer = setTimeout(open, delay);
     });
   }
 
@@ -78,6 +101,7 @@ export function connectChat({ onFrame, onOpen, statusElement }) {
 
   return {
     send(frame) {
+      if (stopped) return;
       const text = JSON.stringify(frame);
       if (ws && ws.readyState === WebSocket.OPEN) ws.send(text);
       else queue.push(text);
@@ -85,13 +109,8 @@ export function connectChat({ onFrame, onOpen, statusElement }) {
     get connected() {
       return ws !== null && ws.readyState === WebSocket.OPEN;
     },
+    get stopped() {
+      return stopped;
+    },
   };
-}
-
-export function formatLocalTimes(root) {
-  for (const el of root.querySelectorAll("time[data-local-time]")) {
-    const date = new Date(el.dateTime);
-    el.textContent = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    el.title = date.toLocaleString();
-  }
 }

@@ -1,4 +1,5 @@
 import json
+import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -7,6 +8,7 @@ from django.conf import settings
 from django.test import Client
 
 from config.asgi import application
+from tests.conftest import TEST_REDIS_URL
 
 ORIGIN = b"http://127.0.0.1:8000"
 
@@ -36,6 +38,13 @@ class ChatClient:
 
     async def receive(self, timeout=3):
         return json.loads(await self.communicator.receive_from(timeout))
+
+    async def receive_unprompted(self, timeout=3):
+        """The next frame that is not a room-mate's presence (which may come at any time)."""
+        while True:
+            frame = await self.receive(timeout)
+            if frame["type"] != "presence":
+                return frame
 
     async def receive_type(self, frame_type, timeout=3):
         """The next frame of `frame_type`, skipping others (typing, room events)."""
@@ -83,3 +92,18 @@ async def sockets():
     yield opener
     for client in opened:
         await client.close()
+
+
+def shared_state_in_redis(settings) -> None:
+    """Keep what processes share (socket entries, presence, rate budgets) in Redis, under a key
+    prefix of this test's own, as several processes would."""
+    if not TEST_REDIS_URL:
+        pytest.skip("no Redis for the tests (TEST_REDIS_URL unset)")
+    settings.REDIS_URL = TEST_REDIS_URL
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": TEST_REDIS_URL,
+            "KEY_PREFIX": f"parley-test-{uuid.uuid4().hex[:8]}",
+        }
+    }

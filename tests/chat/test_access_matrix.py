@@ -24,15 +24,22 @@ from django.utils import timezone
 
 from accounts import services as account_services
 from accounts.models import SocketTicket
-from chat import services
-from chat.models import Membership, Message, Room
+from attachments import services as attachment_services
+from attachments.models import Attachment
+from attachments.serializers import attachment_dict
+from chat import queries, services
+from chat.formatting import render
+from chat.models import Membership, Message, Reaction, Room
 from config.asgi import application
+from tests.accounts.images import image_bytes, upload
 from tests.chat.conftest import ORIGIN, session_cookie
 from tests.factories import UserFactory, make_room, new_client_id
 
 EVIL_ORIGIN = "https://evil.example"
+SECRET_PICTURE = image_bytes("PNG", size=(40, 30))
 MISSING_ROOM_ID = 2_000_000_000
 INTRUSION = "intrusion"
+EMOJI = "👍"
 
 ACTORS = (
     "anonymous",
@@ -46,33 +53,76 @@ ACTORS = (
     "revoked_token",
 )
 KINDS = ("public", "private", "direct")
-HTTP_CHANNELS = ("page", "history_api", "post_api")
-SOCKET_CHANNELS = ("hello", "send", "history", "sync", "live")
-CHANNELS = HTTP_CHANNELS + SOCKET_CHANNELS
+HTTP_CHANNELS = (
+    *("page", "history_api", "post_api", "react_api"),
+    *("upload_api", "file", "file_api"),
+)
+SOCKET_CHANNELS = (
+    "hello",
+    "send",
+    "history",
+    "sync",
+    "live",
+    "presence",
+    "receipts",
+    "typing",
+    "card",
+    "react",
+    "reply",
+)
+STORED_CHANNELS = ("mention",)
+CHANNELS = HTTP_CHANNELS + SOCKET_CHANNELS + STORED_CHANNELS
 
 # Outcomes.
 #   page:        200 (the room, with its history) | preview (200, the room's history read-only
 #                with a Join button, and the actor is still not a member: public rooms are open
 #                to every signed-in user, but only a POST joins) | own_dm (200, but the page that
 #                starts the actor's own direct chat with that person: not this room, and a GET
-#                creates none) | 404 | login (302 to the login page) | sop (200 to the browser,
+#                creates none) | 404 | lost (403 "You no longer have access to this room", no
+#                message) | login (302 to the login page) | sop (200 to the browser,
 #                unreadable by the other site: no CORS header, never framed)
 #   history_api: 200 | 404 | 401 | sop
 #   post_api:    201 (stored) | 404 | 401 | 403 (CSRF)
+#   upload_api:  201 (stored) | 404 | 401 | 403 (CSRF)
+#   file:        200 (the posted picture and its thumbnail, by session and by token) | 404 (the
+#                same as for a file that does not exist: for anonymous visitors and other sites'
+#                pages too, never a log-in redirect or a 403)
+#   file_api:    200 (the posted picture from GET /api/attachments/{id}/) | 404 (other sites'
+#                pages too) | 401 (no credential that holds, as every API operation)
+#   react_api:   200 (the reaction stored on the room's message) | 404 | 401 | 403 (CSRF)
 #   hello:       listed | absent (hello without this room) | 4401 | 4403 | 4408
-#   send:        stored | not_found | 4401 | 4403
+#   send, reply: stored (reply: quoting the room's message) | not_found | 4401 | 4403
 #   history/sync: ok (the room's messages) | not_found | 4401 | 4403
-#   live:        delivered | nothing (no frame from this room within the window)
+#   live:        delivered (the poster's message, typing, read receipt and presence) | nothing
+#                (no frame from this room or about its people within the window)
+#   presence:    told (the poster's presence) | untold (an answer naming nobody) | 4401 | 4403
+#   receipts:    ok (the room's read receipts) | not_found | 4401 | 4403
+#   typing:      ok (no error) | not_found | 4401 | 4403
+#   card:        card (the poster's profile card) | not_found (as for nobody) | 4401 | 4403
+#   react:       reacted (the room sees the message with the reaction) | not_found | 4401 | 4403
+#   mention:     mentioned (a member posts "@actor": stored as a mention, counted for the actor)
+#                | plain (stored and shown exactly as the mention of a name nobody has)
 # A not_found / 404 answer is identical to the answer for a room that does not exist.
-_ANON = ("login", "401", "401", "4408", "4401", "4401", "4401", "nothing")
-_MEMBER = ("200", "200", "201", "listed", "stored", "ok", "ok", "delivered")
-_CUT_OFF = ("login", "401", "401", "4401", "4401", "4401", "4401", "nothing")
-_CROSS_SITE = ("sop", "sop", "403", "4403", "4403", "4403", "4403", "nothing")
-_OUTSIDE = ("404", "404", "404", "absent", "not_found", "not_found", "not_found", "nothing")
+_ANON = ("login", "401", "401", "401", "401", "404", "401")
+_ANON += ("4408", *["4401"] * 3, "nothing", *["4401"] * 6, "plain")
+_MEMBER = ("200", "200", "201", "200", "201", "200", "200")
+_MEMBER += ("listed", "stored", "ok", "ok", "delivered")
+_MEMBER += ("told", "ok", "ok", "card", "reacted", "stored", "mentioned")
+_CUT_OFF = ("login", "401", "401", "401", "401", "404", "401")
+_CUT_OFF += (*["4401"] * 4, "nothing", *["4401"] * 6, "plain")
+# A stale ticket or a revoked token opens nothing, but its owner is still a member.
+_CUT_OFF_MEMBER = (*_CUT_OFF[:-1], "mentioned")
+_CROSS_SITE = ("sop", "sop", "403", "403", "403", "404", "404")
+_CROSS_SITE += (*["4403"] * 4, "nothing", *["4403"] * 6, "mentioned")
+_OUTSIDE = ("404", "404", "404", "404", "404", "404", "404")
+_OUTSIDE += ("absent", "not_found", "not_found", "not_found", "nothing")
+_OUTSIDE += ("untold", "not_found", "not_found", "not_found", "not_found", "not_found", "plain")
 _PREVIEW = ("preview", *_OUTSIDE[1:])
 _OWN_DM = ("own_dm", *_OUTSIDE[1:])
+# A former member of a private room is told they lost it (a 403 naming the room, no message).
+_LOST = ("lost", *_OUTSIDE[1:])
 
-# (actor, kind): (page, history_api, post_api, hello, send, history, sync, live)
+# (actor, kind): one outcome per channel, in the order of CHANNELS
 TABLE: dict[tuple[str, str], tuple[str, ...]] = {
     ("anonymous", "public"): _ANON,
     ("anonymous", "private"): _ANON,
@@ -85,7 +135,7 @@ TABLE: dict[tuple[str, str], tuple[str, ...]] = {
     ("member", "direct"): _MEMBER,
     # Leaving a public room is not a ban: its page is a preview again, like any outsider's.
     ("removed_member", "public"): _PREVIEW,
-    ("removed_member", "private"): _OUTSIDE,
+    ("removed_member", "private"): _LOST,
     ("removed_member", "direct"): _OUTSIDE,
     ("staff", "public"): _PREVIEW,
     ("staff", "private"): _OUTSIDE,
@@ -96,12 +146,12 @@ TABLE: dict[tuple[str, str], tuple[str, ...]] = {
     ("cross_site", "public"): _CROSS_SITE,
     ("cross_site", "private"): _CROSS_SITE,
     ("cross_site", "direct"): _CROSS_SITE,
-    ("stale_ticket", "public"): _CUT_OFF,
-    ("stale_ticket", "private"): _CUT_OFF,
-    ("stale_ticket", "direct"): _CUT_OFF,
-    ("revoked_token", "public"): _CUT_OFF,
-    ("revoked_token", "private"): _CUT_OFF,
-    ("revoked_token", "direct"): _CUT_OFF,
+    ("stale_ticket", "public"): _CUT_OFF_MEMBER,
+    ("stale_ticket", "private"): _CUT_OFF_MEMBER,
+    ("stale_ticket", "direct"): _CUT_OFF_MEMBER,
+    ("revoked_token", "public"): _CUT_OFF_MEMBER,
+    ("revoked_token", "private"): _CUT_OFF_MEMBER,
+    ("revoked_token", "direct"): _CUT_OFF_MEMBER,
 }
 
 EXPECTED: dict[tuple[str, str, str], str] = {
@@ -125,7 +175,7 @@ def _cells(channels):
 
 def test_the_table_names_an_outcome_for_every_cell():
     assert len(TABLE) == len(ACTORS) * len(KINDS)
-    assert len(EXPECTED) == len(ACTORS) * len(KINDS) * len(CHANNELS) == 216
+    assert len(EXPECTED) == len(ACTORS) * len(KINDS) * len(CHANNELS) == 513
 
 
 # The world of one cell: a room of the kind, its owner (who posts), one secret message, and the
@@ -140,6 +190,8 @@ class World:
     poster: object
     user: object = None
     secret: str = ""
+    attachment: dict = field(default_factory=dict)
+    secret_id: int = 0
     token_key: str = ""
     tickets: list[str] = field(default_factory=list)
 
@@ -166,8 +218,27 @@ def build_world(actor: str, kind: str) -> World:
             user = UserFactory()
         room = make_room(kind, poster, UserFactory())
     secret = f"secret of the {kind} room {uuid.uuid4().hex[:8]}"
-    services.message_post(author=poster, room_id=room.id, body=secret, client_id=uuid.uuid4())
-    world = World(actor=actor, kind=kind, room=room, poster=poster, user=user, secret=secret)
+    picture = attachment_services.attachment_upload(
+        uploader=poster, room_id=room.id, upload=upload(SECRET_PICTURE, "photo.png", "image/png")
+    )
+    message, _ = services.message_post(
+        author=poster,
+        room_id=room.id,
+        body=secret,
+        client_id=uuid.uuid4(),
+        attachments=[picture.id],
+    )
+    services.room_mark_read(user=poster, room_id=room.id, seq=1)  # a read receipt to learn
+    world = World(
+        actor=actor,
+        kind=kind,
+        room=room,
+        poster=poster,
+        user=user,
+        secret=secret,
+        attachment=attachment_dict(picture),
+        secret_id=message.id,
+    )
     if user is not None:
         _, world.token_key = account_services.api_token_create(user=user, name="cell")
     return world
@@ -199,7 +270,8 @@ def spoil(world: World) -> None:
 
 
 def stored_intrusions() -> int:
-    return Message.objects.filter(body=INTRUSION).count()
+    """Messages and reactions the actor managed to store."""
+    return Message.objects.filter(body=INTRUSION).count() + Reaction.objects.count()
 
 
 # HTTP channels: pages and the JSON API.
@@ -213,7 +285,13 @@ def http_clients(world: World) -> list[tuple[Client, dict]]:
     if actor == "cross_site":
         browser = Client(enforce_csrf_checks=True)
         browser.force_login(world.user)
-        return [(browser, {"HTTP_ORIGIN": EVIL_ORIGIN, "HTTP_REFERER": f"{EVIL_ORIGIN}/"})]
+        # What a browser says of a request that another site's page makes.
+        headers = {
+            "HTTP_ORIGIN": EVIL_ORIGIN,
+            "HTTP_REFERER": f"{EVIL_ORIGIN}/",
+            "HTTP_SEC_FETCH_SITE": "cross-site",
+        }
+        return [(browser, headers)]
     if actor == "stale_ticket":
         return [(Client(), {"HTTP_AUTHORIZATION": f"Bearer {t}"}) for t in world.tickets]
     if actor == "revoked_token":
@@ -263,10 +341,14 @@ def check_page(world: World, expected: str) -> None:
             assert world.secret in body
             if expected == "sop":
                 assert_unreadable_cross_site(response)
+        elif expected == "lost":
+            assert response.status_code == 403
+            assert "You no longer have access to this room" in body
+            assert world.secret not in body
         elif expected == "own_dm":
             assert response.status_code == 200
-            assert response.context["partner"].id == world.poster.id
-            assert "room" not in response.context
+            assert response.context["direct_partner"].id == world.poster.id
+            assert "open" not in response.context  # the workspace opened no conversation
             assert world.secret not in body
         else:
             raise AssertionError(f"unknown page outcome {expected}")
@@ -320,18 +402,147 @@ def check_post_api(world: World, expected: str) -> None:
         assert stored_intrusions() == 0
 
 
+def stored_intrusion_uploads() -> int:
+    return Attachment.objects.filter(original_name=f"{INTRUSION}.txt").count()
+
+
+def check_upload_api(world: World, expected: str) -> None:
+    for client, headers in api_clients(world):
+
+        def upload_to(room_id: int, client=client, headers=headers):
+            intrusion = upload(INTRUSION.encode(), f"{INTRUSION}.txt", "text/plain")
+            return client.post(f"/api/rooms/{room_id}/attachments/", {"file": intrusion}, **headers)
+
+        response = upload_to(world.room.id)
+        if expected == "201":
+            assert response.status_code == 201
+            assert stored_intrusion_uploads() == 1
+            return
+        if expected == "404":
+            missing = upload_to(MISSING_ROOM_ID)
+            assert (response.status_code, response.json()) == (404, missing.json())
+        else:
+            assert response.status_code == int(expected)
+        assert stored_intrusion_uploads() == 0
+
+
+def check_file(world: World, expected: str) -> None:
+    """The posted picture and its thumbnail, by every credential the actor holds."""
+    clients = http_clients(world)
+    if world.actor in {"outsider", "member", "removed_member", "staff"}:
+        clients += api_clients(world)
+    picture = Attachment.objects.get(id=world.attachment["id"])
+    for client, headers in clients:
+        for url, file in [
+            (world.attachment["url"], picture.file),
+            (world.attachment["thumbnail_url"], picture.thumbnail),
+        ]:
+            response = client.get(url, **headers)
+            if expected == "200":
+                assert response.status_code == 200
+                with file.open("rb") as content:
+                    assert b"".join(response.streaming_content) == content.read()
+            else:
+                assert expected == "404"
+                missing_url = url.replace(f"/{picture.id}/", f"/{MISSING_ROOM_ID}/")
+                missing = client.get(missing_url, **headers)
+                assert response.status_code == missing.status_code == 404
+                assert not response.streaming
+                assert "Location" not in response.headers
+
+
+def check_file_api(world: World, expected: str) -> None:
+    picture = Attachment.objects.get(id=world.attachment["id"])
+    for client, headers in api_clients(world):
+        response = client.get(f"/api/attachments/{picture.id}/", **headers)
+        if expected == "200":
+            assert response.status_code == 200
+            with picture.file.open("rb") as content:
+                assert b"".join(response.streaming_content) == content.read()
+        elif expected == "404":
+            missing = client.get(f"/api/attachments/{MISSING_ROOM_ID}/", **headers)
+            assert (response.status_code, response.json()) == (404, missing.json())
+        else:
+            assert response.status_code == int(expected)
+            assert not response.streaming
+
+
+def check_react_api(world: World, expected: str) -> None:
+    for client, headers in api_clients(world):
+        url = f"/api/rooms/{world.room.id}/messages/{world.secret_id}/reactions/{EMOJI}/"
+        response = client.put(url, **headers)
+        if expected == "200":
+            assert response.status_code == 200
+            assert response.json()["reactions"][0]["users"][0]["id"] == world.user.id
+            assert Reaction.objects.filter(message_id=world.secret_id, user=world.user).exists()
+            return
+        if expected == "404":
+            missing = client.put(
+                url.replace(str(world.room.id), str(MISSING_ROOM_ID), 1), **headers
+            )
+            assert (response.status_code, response.json()) == (404, missing.json())
+        else:
+            assert response.status_code == int(expected)
+        assert world.secret not in response.content.decode()
+        assert stored_intrusions() == 0
+
+
+def check_mention(world: World, expected: str) -> None:
+    """A member writes "@actor": a mention only for a member now, else the text that a name
+    nobody has gives, so that nothing tells whether the actor exists."""
+    name = world.user.username if world.user else "nobody-by-that-name"
+    message, _ = services.message_post(
+        author=world.poster,
+        room_id=world.room.id,
+        body=f"@{name} {INTRUSION}",
+        client_id=uuid.uuid4(),
+    )
+    if expected == "mentioned":
+        assert (message.mentions, message.mentions_room) == ([world.user.id], False)
+        assert f'data-user-id="{world.user.id}">@{name}</span>' in message.body_html
+        counted = queries.rooms_for_user(user=world.user, room_id=world.room.id)
+        assert [room.mentions for room in counted] == [1]
+    else:
+        assert expected == "plain"
+        assert (message.mentions, message.mentions_room) == ([], False)
+        assert message.body_html == render(f"@{name} {INTRUSION}") == f"<p>@{name} {INTRUSION}</p>"
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize(("actor", "kind", "channel"), cells(HTTP_CHANNELS))
+@pytest.mark.parametrize(("actor", "kind", "channel"), cells(HTTP_CHANNELS + STORED_CHANNELS))
 def test_http_cell(actor, kind, channel):
     world = build_world(actor, kind)
     spoil(world)
-    check = {"page": check_page, "history_api": check_history_api, "post_api": check_post_api}
+    check = {
+        "page": check_page,
+        "history_api": check_history_api,
+        "post_api": check_post_api,
+        "upload_api": check_upload_api,
+        "file": check_file,
+        "file_api": check_file_api,
+        "react_api": check_react_api,
+        "mention": check_mention,
+    }
     check[channel](world, EXPECTED[actor, kind, channel])
 
 
 # Socket channels: the real ASGI application through WebsocketCommunicator.
 
-DATA_FRAMES = {"hello", "message", "history", "sync", "typing", "room.added"}
+DATA_FRAMES = {
+    "hello",
+    "message",
+    "message.updated",
+    "history",
+    "sync",
+    "typing",
+    "room.added",
+    "members",
+    "presence",
+    "receipt",
+    "receipts",
+    "card",
+    "read",
+}
 
 
 @dataclass
@@ -411,20 +622,29 @@ class Socket:
         await self.communicator.disconnect()
 
 
-def payload_for(channel: str, room_id: int) -> dict:
+def payload_for(channel: str, world: World, room_id: int, user_id: int) -> dict:
+    """The frame that asks `channel` of the room (or, for presence and cards, of its poster)."""
+    send = {"type": "send", "room": room_id, "body": INTRUSION, "client_id": new_client_id()}
     return {
-        "send": {"type": "send", "room": room_id, "body": INTRUSION, "client_id": new_client_id()},
+        "send": send,
+        "reply": {**send, "reply_to": world.secret_id},
         "history": {"type": "history", "room": room_id},
         "sync": {"type": "sync", "room": room_id, "after": 0},
+        "react": {"type": "react", "room": room_id, "id": world.secret_id, "emoji": EMOJI},
+        "presence": {"type": "presence", "users": [user_id]},
+        "receipts": {"type": "receipts", "room": room_id},
+        "typing": {"type": "typing", "room": room_id},
+        "card": {"type": "card", "user": user_id},
     }[channel]
 
 
-def assert_no_data(socket: Socket, world: World) -> None:
-    """Nothing about the room reached the socket: no data frame, no hello that lists it."""
+def assert_no_data(socket: Socket, world: World, allowed=()) -> None:
+    """Nothing about the room or its people reached the socket: no data frame (but `allowed`),
+    no hello that lists it."""
     leaked = [
         frame
         for frame in socket.frames
-        if frame["type"] in DATA_FRAMES - {"hello"}
+        if (frame["type"] in DATA_FRAMES - {"hello"} and frame not in allowed)
         or (frame["type"] == "hello" and world.room.id in [r["id"] for r in frame["rooms"]])
     ]
     assert not leaked, leaked
@@ -438,15 +658,21 @@ async def check_socket_request(world: World, channel: str, expected: str) -> Non
         try:
             if channel != "hello":
                 # Sent at once, before any answer: a pipelined frame must not slip through.
-                await socket.send(payload_for(channel, world.room.id))
+                await socket.send(payload_for(channel, world, world.room.id, world.poster.id))
             if expected in {"4401", "4403", "4408"}:
                 assert await socket.closed_with() == int(expected)
                 assert_no_data(socket, world)
-                assert await Message.objects.filter(body=INTRUSION).acount() == 0
+                assert await sync_to_async(stored_intrusions)() == 0
             elif expected in {"listed", "absent"}:
                 hello = await socket.next_of("hello")
                 listed = world.room.id in [room["id"] for room in hello["rooms"]]
                 assert listed is (expected == "listed")
+                # A member's list shows the room's latest message as its preview; nothing else
+                # of the room's content travels in hello, and nothing at all to others.
+                for room in hello["rooms"]:
+                    if room["id"] == world.room.id and room["preview"]:
+                        assert expected == "listed"
+                        room["preview"].pop("body")
                 assert world.secret not in json.dumps(hello)
             else:
                 await check_socket_answer(socket, world, channel, expected)
@@ -460,18 +686,43 @@ async def check_socket_answer(socket: Socket, world: World, channel: str, expect
         frame = await socket.next_of("message")
         assert (frame["room"], frame["message"]["body"]) == (world.room.id, INTRUSION)
         assert await Message.objects.filter(body=INTRUSION, room=world.room).acount() == 1
+        if channel == "reply":
+            assert frame["message"]["reply_to"]["id"] == world.secret_id
+    elif expected == "reacted":
+        frame = await socket.next_of("message.updated")
+        assert frame["message"]["id"] == world.secret_id
+        assert frame["message"]["reactions"][0]["users"][0]["id"] == world.user.id
+    elif expected == "ok" and channel == "typing":
+        assert not [f for f in await socket.quiet_for(0.3) if f["type"] == "error"]
+    elif expected == "ok" and channel == "receipts":
+        frame = await socket.next_of("receipts")
+        assert (frame["room"], frame["shown"]) == (world.room.id, True)
+        assert world.poster.id in [receipt["user"] for receipt in frame["receipts"]]
     elif expected == "ok":
         frame = await socket.next_of(channel)
         assert [m["body"] for m in frame["messages"]] == [world.secret]
+    elif expected == "told":
+        told: list[int] = []
+        while world.poster.id not in told:  # the member's own presence may be told first
+            told = [person["id"] for person in (await socket.next_of("presence"))["users"]]
+        assert told == [world.poster.id]
+    elif expected == "untold":
+        frame = await socket.next_of("presence")
+        assert frame == {"type": "presence", "users": []}
+        assert_no_data(socket, world, allowed=[frame])
+    elif expected == "card":
+        frame = await socket.next_of("card")
+        assert frame["user"]["username"] == world.poster.username
+        assert world.secret not in json.dumps(frame)
     elif expected == "not_found":
         error = await socket.next_of("error")
-        await socket.send(payload_for(channel, MISSING_ROOM_ID))
+        await socket.send(payload_for(channel, world, MISSING_ROOM_ID, MISSING_ROOM_ID))
         missing = await socket.next_of("error")
         error.pop("client_id", None)
         missing.pop("client_id", None)
         assert error == missing == {"type": "error", "code": "not_found", "detail": error["detail"]}
         assert_no_data(socket, world)
-        assert await Message.objects.filter(body=INTRUSION).acount() == 0
+        assert await sync_to_async(stored_intrusions)() == 0
     else:
         raise AssertionError(f"unknown socket outcome {expected}")
 
@@ -491,8 +742,25 @@ REVOKED_WHILE_OPEN = {
 }
 
 
+async def poster_acts(world: World, live: str) -> Socket:
+    """The poster comes online, types, posts `live` and reads it: presence, typing, a message
+    and a read receipt of the room, each of which only members may learn."""
+    cookie = f"{settings.SESSION_COOKIE_NAME}={await sync_to_async(session_cookie)(world.poster)}"
+    poster = await Socket(Attempt([(b"cookie", cookie.encode()), (b"origin", ORIGIN)])).open()
+    await poster.next_of("hello")
+    await poster.send({"type": "typing", "room": world.room.id})
+    message, _ = await sync_to_async(services.message_post)(
+        author=world.poster, room_id=world.room.id, body=live, client_id=uuid.uuid4()
+    )
+    await sync_to_async(services.room_mark_read)(
+        user=world.poster, room_id=world.room.id, seq=message.seq
+    )
+    return poster
+
+
 async def check_live(world: World, expected: str) -> None:
-    """A member posts; the actor's socket receives it only where the table says so."""
+    """A member comes online, types, posts and reads; the actor's socket learns of it only
+    where the table says so."""
     revoked_while_open = REVOKED_WHILE_OPEN.get((world.actor, world.kind))
     if revoked_while_open is None:
         await sync_to_async(spoil)(world)
@@ -511,17 +779,25 @@ async def check_live(world: World, expected: str) -> None:
             elif world.actor in {"outsider", "member", "removed_member", "staff"}:
                 await socket.next_of("hello")
             live = f"live in the {world.kind} room {uuid.uuid4().hex[:8]}"
-            await sync_to_async(services.message_post)(
-                author=world.poster, room_id=world.room.id, body=live, client_id=uuid.uuid4()
-            )
+            poster = await poster_acts(world, live)
             if expected == "delivered":
-                frame = await socket.next_of("message")
-                assert (frame["room"], frame["message"]["body"]) == (world.room.id, live)
+                told = set()
+                while len(told) < 4:
+                    frame = await socket.next_of("message", "typing", "receipt", "presence")
+                    if frame["type"] == "message":
+                        assert (frame["room"], frame["message"]["body"]) == (world.room.id, live)
+                    elif frame["type"] == "presence":
+                        if world.poster.id not in [p["id"] for p in frame["users"]]:
+                            continue  # the actor's own presence
+                    else:
+                        assert (frame["room"], frame["user"]) == (world.room.id, world.poster.id)
+                    told.add(frame["type"])
             else:
                 assert expected == "nothing"
                 await socket.quiet_for(0.3)
                 assert live not in json.dumps(socket.frames)
                 assert_no_data(socket, world)
+            await poster.shut()
         finally:
             await socket.shut()
 

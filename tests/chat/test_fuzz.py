@@ -11,20 +11,28 @@ reads the sender's earlier client_ids from it.
 
 import json
 import math
+import unicodedata
 import uuid
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from attachments.models import Attachment
+from attachments.services import attachment_upload
 from chat import services
-from chat.models import BIGINT_MAX, Message, Room
+from chat.emoji_data import reaction_emoji
+from chat.models import BIGINT_MAX, Message, Reaction, Room
 from config.asgi import application
+from tests.accounts.images import gif_bomb, image_bytes, png_bomb, webp_bomb
 from tests.chat.conftest import ORIGIN, session_cookie
 from tests.factories import UserFactory, make_room
 
@@ -56,6 +64,12 @@ OTHERS_ROOM = RoomRef("OTHERS_ROOM")
 MY_MESSAGE = RoomRef("MY_MESSAGE")  # the user's own latest message in their room
 FRIENDS_MESSAGE = RoomRef("FRIENDS_MESSAGE")  # the room owner's message in the user's room
 OTHERS_MESSAGE = RoomRef("OTHERS_MESSAGE")  # a message in a room the user is not in
+MY_UPLOAD = RoomRef("MY_UPLOAD")  # a fresh upload of the user's to their room, not yet posted
+FRIENDS_UPLOAD = RoomRef("FRIENDS_UPLOAD")  # the owner's unposted upload in the user's room
+OTHERS_UPLOAD = RoomRef("OTHERS_UPLOAD")  # an unposted upload in a room the user is not in
+POSTED_UPLOAD = RoomRef("POSTED_UPLOAD")  # the user's upload, already posted with a message
+FRIEND = RoomRef("FRIEND")  # the person who shares the user's room
+STRANGER = RoomRef("STRANGER")  # a person who shares no room with the user
 
 # JSON values of every kind, nested.
 json_scalars = (
@@ -76,7 +90,25 @@ json_values = st.recursive(
 )
 
 # Frames biased toward the shapes the consumer knows.
-FRAME_TYPES = ["send", "history", "sync", "edit", "delete", "read", "typing", "ping", "auth"]
+FRAME_TYPES = [
+    "send",
+    "history",
+    "sync",
+    "edit",
+    "delete",
+    "read",
+    "typing",
+    "ping",
+    "activity",
+    "presence",
+    "receipts",
+    "card",
+    "rooms",
+    "react",
+    "unreact",
+    "members",
+    "auth",
+]
 frame_types = st.sampled_from([*FRAME_TYPES, "unknown"]) | st.text(max_size=8) | json_scalars
 rooms = st.sampled_from([MY_ROOM, OTHERS_ROOM]) | st.integers() | json_scalars
 client_ids = st.uuids().map(str) | st.uuids().map(lambda u: u.hex.upper()) | st.text(max_size=40)
@@ -100,7 +132,17 @@ positions = (
     | json_scalars
 )
 message_ids = st.sampled_from([MY_MESSAGE, FRIENDS_MESSAGE, OTHERS_MESSAGE]) | positions
+emojis = (
+    st.sampled_from(["👍", "❤️", "❤", "👍🏽", "🇫🇷", "👨‍👩‍👧", "👍👍", ":+1:", "", " 👍"])
+    | st.text(max_size=4)
+    | json_scalars
+)
 limits = st.integers(min_value=-2, max_value=150) | json_scalars
+uploads = st.sampled_from([MY_UPLOAD, FRIENDS_UPLOAD, OTHERS_UPLOAD, POSTED_UPLOAD]) | positions
+attachment_lists = (
+    st.lists(uploads, max_size=12) | st.lists(st.just(MY_UPLOAD), min_size=1, max_size=3)
+) | json_scalars
+people = st.sampled_from([FRIEND, STRANGER]) | positions
 shaped_frames = st.fixed_dictionaries(
     {"type": frame_types},
     optional={
@@ -108,11 +150,19 @@ shaped_frames = st.fixed_dictionaries(
         "client_id": client_ids,
         "body": bodies,
         "before": positions,
+        "around": positions,
         "after": positions,
         "limit": limits,
         "seq": positions,
         "id": message_ids,
+        "reply_to": message_ids,
+        "emoji": emojis,
         "ticket": st.text(max_size=50) | json_scalars,
+        "attachments": attachment_lists,
+        "state": st.sampled_from(["active", "idle"]) | json_scalars,
+        "time_zone": st.sampled_from(["Europe/Paris", "Mars/Olympus", "localtime"]) | json_scalars,
+        "users": st.lists(people, max_size=4) | st.lists(positions, min_size=99, max_size=102),
+        "user": people,
         "extra": json_values,
     },
 )
@@ -130,6 +180,11 @@ class World:
     friends_message_id: int
     others_message_id: int
     cookie: str
+    friend_id: int
+    stranger_id: int
+    friend: object
+    stranger: object
+    posted_upload_id: int
 
 
 @pytest.fixture
@@ -143,9 +198,30 @@ def world(channel_layer) -> World:
     strangers, _ = services.message_post(
         author=stranger, room_id=others.id, body="not yours", client_id=uuid.uuid4()
     )
-    services.message_post(author=user, room_id=mine.id, body="my own", client_id=uuid.uuid4())
+    posted = upload_to(user, mine.id)
+    services.message_post(
+        author=user, room_id=mine.id, body="my own", client_id=uuid.uuid4(), attachments=[posted]
+    )
     cookie = f"{settings.SESSION_COOKIE_NAME}={session_cookie(user)}"
-    return World(user, mine.id, others.id, friends.id, strangers.id, cookie)
+    return World(
+        user,
+        mine.id,
+        others.id,
+        friends.id,
+        strangers.id,
+        cookie,
+        friend.id,
+        stranger.id,
+        friend,
+        stranger,
+        posted,
+    )
+
+
+def upload_to(user, room_id: int) -> int:
+    """A small file uploaded by `user` to the room, not yet posted: its id."""
+    file = SimpleUploadedFile("notes.txt", b"some notes", content_type="text/plain")
+    return attachment_upload(uploader=user, room_id=room_id, upload=file).id
 
 
 def resolve(value, world: World):
@@ -161,8 +237,22 @@ def resolve(value, world: World):
         return world.friends_message_id
     if value is OTHERS_MESSAGE:
         return world.others_message_id
+    if value is MY_UPLOAD:
+        return upload_to(world.user, world.my_room_id)
+    if value is FRIENDS_UPLOAD:
+        return upload_to(world.friend, world.my_room_id)
+    if value is OTHERS_UPLOAD:
+        return upload_to(world.stranger, world.others_room_id)
+    if value is POSTED_UPLOAD:
+        return world.posted_upload_id
+    if value is FRIEND:
+        return world.friend_id
+    if value is STRANGER:
+        return world.stranger_id
     if isinstance(value, dict):
         return {key: resolve(item, world) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve(item, world) for item in value]
     return value
 
 
@@ -189,9 +279,12 @@ def _uuid(value) -> uuid.UUID | None:
         return None
 
 
-def _clean_body(body) -> tuple[str, str]:
-    """("ok", stripped body) or ("error", code), as the protocol describes a valid body."""
-    if not isinstance(body, str) or not body.strip():
+def _clean_body(body, *, required: bool = True) -> tuple[str, str]:
+    """("ok", stripped body) or ("error", code), as the protocol describes a valid body (which
+    may be absent or blank in a message with attachments)."""
+    if body is None and not required:
+        return "ok", ""
+    if not isinstance(body, str) or (required and not body.strip()):
         return "error", "bad_request"
     body = body.strip()
     if len(body) > 4000:
@@ -211,31 +304,72 @@ def snapshot() -> Rows:
     }
 
 
-def predict(frame, world: World, rows: Rows) -> tuple[str, object]:
+def reactions_snapshot() -> set[tuple[int, int, str]]:
+    return set(Reaction.objects.values_list("message_id", "user_id", "emoji"))
+
+
+def predict(frame, world: World, rows: Rows, reactions=frozenset()) -> tuple[str, object]:
     """What the protocol says the answer is: ("error", code) | ("reply", frame type) |
     ("stored", body) | ("resent", message id) | ("updated", (id, body, deleted)) |
-    ("silent", "")."""
+    ("reacted", (id, emoji, present)) | ("silent", "")."""
     if not isinstance(frame, dict) or frame.get("type") not in FRAME_TYPES[:-1]:
         return "error", "bad_request"  # includes "auth" on a socket that is already signed in
     kind = frame["type"]
     if kind == "ping":
         return "reply", "pong"
+    if kind in {"activity", "presence", "card"}:
+        return predict_about_people(frame, world)
+    if kind == "rooms":
+        return "reply", "rooms"
     room = frame.get("room")
     if not _is_id(room):
         return "error", "bad_request"
     member = room == world.my_room_id
     if kind == "send":
         client_id = _uuid(frame.get("client_id"))
-        if client_id is None:
+        reply_to = frame.get("reply_to")
+        if client_id is None or not (reply_to is None or _is_id(reply_to)):
             return "error", "bad_request"
-        status, body = _clean_body(frame.get("body"))
+        attachments = frame.get("attachments")
+        attachments = [] if attachments is None else attachments
+        if not isinstance(attachments, list) or not all(_is_id(a) for a in attachments):
+            return "error", "bad_request"
+        attachments = list(dict.fromkeys(attachments))
+        if len(attachments) > settings.ATTACHMENT_MAX_PER_MESSAGE:
+            return "error", "bad_request"
+        status, body = _clean_body(frame.get("body"), required=not attachments)
         if status == "error":
             return status, body
         mine = {row[2]: (id_, row[0]) for id_, row in rows.items() if row[1] == world.user.id}
         if str(client_id) in mine:
             id_, earlier_room = mine[str(client_id)]
             return ("resent", id_) if earlier_room == room else ("error", "conflict")
-        return ("stored", body) if member else ("error", "not_found")
+        if not member:
+            return "error", "not_found"
+        original = rows.get(reply_to)
+        if reply_to is not None and (original is None or original[0] != room or original[4]):
+            return "error", "not_found"
+        postable = Attachment.objects.filter(
+            id__in=attachments, uploader=world.user, room_id=room, message__isnull=True
+        )
+        if postable.count() != len(attachments):
+            return "error", "not_found"
+        return "stored", body
+    if kind == "members":
+        return ("reply", "members") if member else ("error", "not_found")
+    if kind in {"react", "unreact"}:
+        message_id, emoji = frame.get("id"), frame.get("emoji")
+        if not _is_id(message_id) or not isinstance(emoji, str) or emoji not in reaction_emoji():
+            return "error", "bad_request"
+        row = rows.get(message_id)
+        if not member or row is None or row[0] != room or row[4]:
+            return "error", "not_found"
+        mine = {e for m, u, e in reactions if m == message_id and u == world.user.id}
+        if (emoji in mine) == (kind == "react"):
+            return "silent", ""
+        if kind == "react" and len(mine) >= settings.CHAT_REACTIONS_PER_MESSAGE:
+            return "error", "forbidden"
+        return "reacted", (message_id, emoji, kind == "react")
     if kind in {"edit", "delete"}:
         message_id = frame.get("id")
         if not _is_id(message_id):
@@ -256,6 +390,10 @@ def predict(frame, world: World, rows: Rows) -> tuple[str, object]:
         limit = frame.get("limit", 50)
         if not _is_seq(frame, "before", required=False):
             return "error", "bad_request"
+        if not _is_seq(frame, "around", required=False):
+            return "error", "bad_request"
+        if frame.get("before") is not None and frame.get("around") is not None:
+            return "error", "bad_request"
         if type(limit) is not int or not 1 <= limit <= 100:
             return "error", "bad_request"
         return ("reply", "history") if member else ("error", "not_found")
@@ -265,7 +403,36 @@ def predict(frame, world: World, rows: Rows) -> tuple[str, object]:
         return ("reply", "sync") if member else ("error", "not_found")
     if kind == "read":
         return ("silent", "") if _is_seq(frame, "seq", required=True) else ("error", "bad_request")
+    if kind == "receipts":
+        return ("reply", "receipts") if member else ("error", "not_found")
     return ("silent", "") if member else ("error", "not_found")  # typing
+
+
+# Zones the strategies use that zoneinfo knows on every machine ("localtime" names no zone).
+KNOWN_ZONES = {"Europe/Paris"}
+
+
+def predict_about_people(frame: dict, world: World) -> tuple[str, object]:
+    """activity, presence and card: frames about people rather than rooms."""
+    visible = {world.user.id, world.friend_id}  # the user and who shares a room with them
+    if frame["type"] == "activity":
+        zone = frame.get("time_zone")
+        if frame.get("state") not in {"active", "idle"}:
+            return "error", "bad_request"
+        if zone is not None and zone not in KNOWN_ZONES:
+            return "error", "bad_request"
+        return "silent", ""
+    if frame["type"] == "card":
+        user_id = frame.get("user")
+        if not _is_id(user_id):
+            return "error", "bad_request"
+        return ("card", user_id) if user_id in visible else ("error", "not_found")
+    users = frame.get("users")
+    if not isinstance(users, list) or not 1 <= len(users) <= 100:
+        return "error", "bad_request"
+    if not all(_is_id(user_id) for user_id in users):
+        return "error", "bad_request"
+    return "presence", sorted(visible & set(users))
 
 
 def expected_rows(rows: Rows, expected: tuple[str, object]) -> Rows:
@@ -279,6 +446,19 @@ def expected_rows(rows: Rows, expected: tuple[str, object]) -> Rows:
         room, author, client_id, _, _ = rows[message_id]
         return {**rows, message_id: (room, author, client_id, body, deleted)}
     return rows
+
+
+def expected_reactions(reactions: set, expected: tuple[str, object], world: World) -> set:
+    """The reactions after the frame: one more or fewer for a reaction, none on a message
+    just deleted."""
+    outcome, detail = expected
+    if outcome == "reacted":
+        message_id, emoji, present = detail
+        change = {(message_id, world.user.id, emoji)}
+        return reactions | change if present else reactions - change
+    if outcome == "updated" and detail[2]:
+        return {r for r in reactions if r[0] != detail[0]}
+    return reactions
 
 
 # Driving one socket.
@@ -336,19 +516,52 @@ def check_reply(expected: tuple[str, object], replies: list[dict], world: World)
         assert isinstance(replies[0]["detail"], str)
     elif outcome == "reply" and detail == "pong":
         assert replies == [{"type": "pong"}]
+    elif outcome == "reply" and detail == "members":
+        assert [r["type"] for r in replies] == ["members"], replies
+        assert world.user.id in [m["id"] for m in replies[0]["members"]]
+    elif outcome == "reply" and detail == "receipts":
+        assert [(r["type"], r["room"], r["shown"]) for r in replies] == [
+            ("receipts", world.my_room_id, True)
+        ]
+    elif outcome == "reply" and detail == "rooms":
+        assert [r["type"] for r in replies] == ["rooms"], replies
+        assert [room["id"] for room in replies[0]["rooms"]] == [world.my_room_id]
+    elif outcome == "reply" and detail == "members":
+        assert [(r["type"], r["room"], r["count"]) for r in replies] == [
+            ("members", world.my_room_id, 2)
+        ]
+        assert {m["id"] for m in replies[0]["members"]} == {world.user.id, world.friend_id}
     elif outcome == "reply":
         assert [r["type"] for r in replies] == [detail], replies
         assert replies[0]["room"] == world.my_room_id
         assert all(m["room"] == world.my_room_id for m in replies[0]["messages"])
+    elif outcome == "card":
+        assert [(r["type"], r["user"]["id"]) for r in replies] == [("card", detail)], replies
+    elif outcome == "presence":
+        assert [r["type"] for r in replies] == ["presence"], replies
+        assert [person["id"] for person in replies[0]["users"]] == detail
     elif outcome == "stored":
         assert [r["type"] for r in replies] == ["message"], replies
         message = replies[0]["message"]
         assert (message["room"], message["body"]) == (world.my_room_id, detail)
+        for attachment in message["attachments"]:
+            assert set(attachment) == ATTACHMENT_FIELDS
+            assert attachment["url"].startswith(f"/files/{attachment['id']}/")
     elif outcome == "resent":
         # docs/protocol.md: a resend "answers with the stored message"; the consumer answers
         # nothing today (test_a_resent_send_is_answered_with_the_stored_message).
         assert [r["message"]["id"] for r in replies if r["type"] == "message"] in ([], [detail])
         assert all(r["type"] == "message" for r in replies), replies
+    elif outcome == "reacted":
+        message_id, emoji, present = detail
+        assert [r["type"] for r in replies] == ["message.updated"], replies
+        message = replies[0]["message"]
+        mine = [
+            r["emoji"]
+            for r in message["reactions"]
+            if world.user.id in [u["id"] for u in r["users"]]
+        ]
+        assert message["id"] == message_id and (emoji in mine) is present
     elif outcome == "updated":
         message_id, body, deleted = detail
         assert [r["type"] for r in replies] == ["message.updated"], replies
@@ -358,7 +571,11 @@ def check_reply(expected: tuple[str, object], replies: list[dict], world: World)
         assert replies == [], replies
 
 
-BROADCAST_OUTCOMES = {"stored", "updated"}
+BROADCAST_OUTCOMES = {"stored", "updated", "reacted"}
+ATTACHMENT_FIELDS = {
+    *("id", "name", "size", "content_type", "kind"),
+    *("width", "height", "url", "thumbnail_url"),
+}
 
 
 async def exchange(world: World, text: str, expected: tuple[str, object]) -> None:
@@ -386,12 +603,13 @@ async def exchange(world: World, text: str, expected: tuple[str, object]) -> Non
 
 def run_text(world: World, text: str, frame) -> None:
     """Send `text` (whose parsed value is `frame`) and check the answer and the stored rows."""
-    rows = snapshot()
+    rows, reactions = snapshot(), reactions_snapshot()
     if len(text.encode()) > settings.CHAT_FRAME_MAX_BYTES:
         expected = ("close", 1009)
     else:
-        expected = predict(frame, world, rows)
+        expected = predict(frame, world, rows, reactions)
     async_to_sync(exchange)(world, text, expected)
+    assert reactions_snapshot() == expected_reactions(reactions, expected, world)
     after = snapshot()
     if expected[0] == "stored":
         new = {id_: row for id_, row in after.items() if id_ not in rows}
@@ -399,6 +617,8 @@ def run_text(world: World, text: str, frame) -> None:
         assert list(new.values()) == [
             (world.my_room_id, world.user.id, client_id, expected[1], False)
         ]
+        posted = Attachment.objects.filter(message_id__in=new).values_list("id", flat=True)
+        assert sorted(posted) == sorted(set(frame.get("attachments") or []))
         after = {id_: row for id_, row in after.items() if id_ in rows}
     assert after == expected_rows(rows, expected)
 
@@ -426,8 +646,69 @@ def run_frame(world: World, frame) -> None:
 @example(frame={"type": "delete", "room": MY_ROOM, "id": OTHERS_MESSAGE})
 @example(frame={"type": "delete", "room": MY_ROOM, "id": MY_MESSAGE})
 @example(frame={"type": "auth", "ticket": "anything"})
+@example(frame={"type": "react", "room": MY_ROOM, "id": FRIENDS_MESSAGE, "emoji": "👍"})
+@example(frame={"type": "unreact", "room": MY_ROOM, "id": FRIENDS_MESSAGE, "emoji": "👍"})
+@example(frame={"type": "react", "room": MY_ROOM, "id": OTHERS_MESSAGE, "emoji": "👍"})
+@example(frame={"type": "react", "room": MY_ROOM, "id": MY_MESSAGE, "emoji": "❤"})
+@example(frame={"type": "members", "room": MY_ROOM})
+@example(frame={"type": "members", "room": OTHERS_ROOM})
+@example(
+    frame={
+        "type": "send",
+        "room": MY_ROOM,
+        "body": "**re** @" + "x" * 3,
+        "client_id": str(uuid.uuid4()),
+        "reply_to": FRIENDS_MESSAGE,
+    }
+)
+@example(
+    frame={
+        "type": "send",
+        "room": MY_ROOM,
+        "body": "re",
+        "client_id": str(uuid.uuid4()),
+        "reply_to": OTHERS_MESSAGE,
+    }
+)
 @example(frame={"type": "send", "room": MY_ROOM, "body": "é" * 40000, "client_id": "x"})
 @example(frame={"type": "history", "room": MY_ROOM, "limit": math.inf})
+@example(frame={"type": "send", "room": MY_ROOM, "client_id": "0" * 32, "attachments": [MY_UPLOAD]})
+@example(
+    frame={
+        "type": "send",
+        "room": MY_ROOM,
+        "body": "both",
+        "client_id": str(uuid.uuid4()),
+        "attachments": [MY_UPLOAD, MY_UPLOAD, FRIENDS_UPLOAD],
+    }
+)
+@example(
+    frame={
+        "type": "send",
+        "room": MY_ROOM,
+        "body": " ",
+        "client_id": str(uuid.uuid4()),
+        "attachments": [POSTED_UPLOAD],
+    }
+)
+@example(
+    frame={
+        "type": "send",
+        "room": OTHERS_ROOM,
+        "client_id": str(uuid.uuid4()),
+        "attachments": [OTHERS_UPLOAD],
+    }
+)
+@example(frame={"type": "send", "room": MY_ROOM, "client_id": "1" * 32, "attachments": [0]})
+@example(frame={"type": "send", "room": MY_ROOM, "client_id": "2" * 32, "attachments": "1"})
+@example(frame={"type": "presence", "users": [FRIEND, STRANGER, 2**80]})
+@example(frame={"type": "presence", "users": [FRIEND, STRANGER, 1]})
+@example(frame={"type": "card", "user": STRANGER})
+@example(frame={"type": "card", "user": FRIEND})
+@example(frame={"type": "receipts", "room": OTHERS_ROOM})
+@example(frame={"type": "receipts", "room": MY_ROOM})
+@example(frame={"type": "activity", "state": "idle", "time_zone": "Europe/Paris"})
+@example(frame={"type": "activity", "state": "idle", "time_zone": "Mars/Olympus"})
 def test_any_frame_gets_its_documented_answer_and_only_valid_sends_are_stored(world, frame):
     run_frame(world, frame)
 
@@ -530,3 +811,70 @@ def test_a_resent_send_is_answered_with_the_stored_message(world):
             await socket.shut()
 
     async_to_sync(resend)()
+
+
+# Hostile uploads: whatever the file and its name, a clear answer and nothing crashes.
+
+UPLOAD_ANSWERS = {201, 400, 413}
+POLYGLOT_TAILS = [
+    b"<html><script>alert(1)</script></html>",
+    b"*/=1;alert(document.domain)//",
+    b"<svg onload=alert(1)>",
+]
+SAFE_TYPES = {
+    *("image/jpeg", "image/png", "text/plain; charset=utf-8", "application/pdf"),
+    *("application/zip", "application/gzip", "audio/ogg", "audio/mpeg", "video/webm"),
+    *("video/mp4", "application/octet-stream"),
+}
+pictures = st.sampled_from(
+    [image_bytes(fmt, size=(24, 16)) for fmt in ("JPEG", "PNG", "GIF", "WEBP")]
+)
+hostile_files = (
+    st.binary(max_size=2000)
+    | st.builds(lambda p, n: p[:n], pictures, st.integers(0, 400))  # truncated pictures
+    | st.builds(lambda p, tail: p + tail, pictures, st.sampled_from(POLYGLOT_TAILS))
+    | st.builds(lambda tail: b"GIF89a" + tail, st.sampled_from(POLYGLOT_TAILS))
+    | st.sampled_from([b"", png_bomb(), gif_bomb(), webp_bomb(), b"%PDF-1.7" + b"\x00" * 50])
+)
+hostile_names = (
+    st.text(max_size=60)
+    | st.text(alphabet="/\\.\x00\x01\x1b\n\r\t\u202e\u200b\u00a0 a", max_size=30)
+    | st.builds(lambda n, ext: "x" * n + ext, st.integers(190, 1000), st.sampled_from(["", ".png"]))
+    | st.sampled_from(["../../etc/passwd", "C:\\boot.ini", "..", "a" * 1000, "evil\u202egnp.js"])
+)
+
+
+def multipart_file(name: str, content: bytes) -> tuple[bytes, str]:
+    """A multipart body with one file field, its name sent as a browser may (RFC 5987), so
+    that any characters at all reach the server; the body and its content type."""
+    boundary = uuid.uuid4().hex
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f"filename*=UTF-8''{quote(name, safe='')}\r\nContent-Type: image/png\r\n\r\n"
+    )
+    body = head.encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+@hypothesis_settings(FUZZ, max_examples=80)
+@given(content=hostile_files, name=hostile_names)
+@example(content=b"", name="empty.txt")
+@example(content=png_bomb(), name="bomb.png")
+@example(content=b"GIF89a/*<script>alert(1)</script>*/", name="../x.gif")
+def test_hostile_uploads_get_a_clear_answer_and_a_clean_name(world, content, name):
+    client = Client()
+    client.force_login(world.user)
+    body, content_type = multipart_file(name, content)
+    url = f"/api/rooms/{world.my_room_id}/attachments/"
+    response = client.generic("POST", url, body, content_type=content_type)
+    assert response.status_code in UPLOAD_ANSWERS, response.content[:300]
+    answer = response.json()
+    if response.status_code != 201:
+        assert set(answer) == {"code", "detail"} and answer["detail"], answer
+        return
+    shown = answer["name"]
+    assert 1 <= len(shown) <= 200 and "/" not in shown and "\\" not in shown
+    assert not any(unicodedata.category(c)[0] == "C" for c in shown), shown
+    assert answer["content_type"] in SAFE_TYPES
+    if answer["kind"] == "image":
+        assert answer["width"] * answer["height"] <= settings.IMAGE_MAX_PIXELS

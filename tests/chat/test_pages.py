@@ -63,7 +63,8 @@ def test_chat_page_runs_a_constant_number_of_queries(
     for n in range(messages):
         post(bob if n % 2 else alice, room, f"message {n}")
     client.force_login(alice)
-    with django_assert_max_num_queries(12):
+    # Whatever the number of messages: one query each for their reactions and their attachments.
+    with django_assert_max_num_queries(14):
         assert client.get(reverse("chat:room", args=[room.slug])).status_code == 200
 
 
@@ -151,7 +152,8 @@ def test_a_public_room_page_is_a_read_only_preview_until_join_is_posted(client):
     assert page.status_code == 200
     assert "welcome, everyone" in body
     assert reverse("chat:room_join", args=[room.id]) in body
-    assert "data-composer" not in body and "js/chat.js" not in body
+    assert "data-composer" not in body
+    assert page.context["workspace"]["open"]["joined"] is False
     assert not Membership.objects.filter(room=room, user=bob).exists()
 
     response = client.post(reverse("chat:room_join", args=[room.id]))
@@ -348,4 +350,38 @@ def test_unread_counts_only_others_messages_that_still_stand():
     assert rooms_for_user(user=alice)[0].unread == 1
     assert rooms_for_user(user=bob)[0].unread == 1  # Alice's message, Bob has read nothing
     [room] = rooms_for_user(user=alice)
-    assert room.last_body == "three"
+    assert room.preview.body == "three"
+
+
+def test_a_room_opened_at_a_message_shows_the_messages_around_it(client):
+    alice, bob = UserFactory(), UserFactory()
+    room = make_room(Room.Kind.PUBLIC, alice, bob, name="Long")
+    for n in range(1, 121):
+        post(bob, room, f"number {n}")
+    client.force_login(alice)
+    url = reverse("chat:room", args=[room.slug])
+    opened = client.get(url, {"at": 30}).context["workspace"]["open"]
+    shown = [message["seq"] for message in opened["messages"]]
+    assert shown == list(range(5, 55))
+    assert (opened["at"], opened["has_more"], opened["has_newer"]) == (30, True, True)
+    for nonsense in ("abc", "0", "-3", "٣", str(2**64), "1e3"):
+        opened = client.get(url, {"at": nonsense}).context["workspace"]["open"]
+        assert opened["at"] is None
+        assert [message["seq"] for message in opened["messages"]] == list(range(71, 121))
+
+
+def test_every_chat_address_is_the_same_workspace_with_the_users_chats(client):
+    alice, bob = UserFactory(), UserFactory()
+    dm = make_room(Room.Kind.DIRECT, alice, bob)
+    post(bob, dm, "hello from Bob")
+    make_room(Room.Kind.PUBLIC, bob, name="Town hall")
+    client.force_login(alice)
+    for url in (reverse("chat:lobby"), reverse("chat:direct", args=[bob.username])):
+        response = client.get(url)
+        assert response.templates[0].name == "chat/workspace.html"
+        data = response.context["workspace"]
+        assert [(r["id"], r["unread"]) for r in data["rooms"]] == [(dm.id, 1)]
+        assert data["rooms"][0]["preview"]["body"] == "hello from Bob"
+        assert [r["name"] for r in data["public_rooms"]] == ["Town hall"]
+        assert data["me"]["username"] == alice.username
+    assert client.get(reverse("chat:lobby")).context["workspace"]["open"] is None

@@ -103,7 +103,11 @@ async def test_a_revocation_whose_event_is_dropped_stops_the_next_frame(kind, ev
         type="send", room=victim.room.id, body="as the user", client_id=new_client_id()
     )
     if kind == "room_removal":
-        assert await socket.receive() == {"type": "room.removed", "room": victim.room.id}
+        assert await socket.receive() == {
+            "type": "room.removed",
+            "room": victim.room.id,
+            "reason": "removed",
+        }
         assert (await socket.receive())["code"] == "not_found"
         await sync_to_async(victim.owner_posts)("after the removal")
         assert await socket.nothing(0.3)
@@ -134,7 +138,7 @@ async def test_a_silent_socket_that_missed_its_event_is_cut_off_by_the_backstop(
         f"a message of the room reached a revoked socket: {frames}"
     )
     if kind == "room_removal":
-        assert {"type": "room.removed", "room": victim.room.id} in frames
+        assert {"type": "room.removed", "room": victim.room.id, "reason": "removed"} in frames
     else:
         assert frames[-1] == ("closed", 4401), frames
 

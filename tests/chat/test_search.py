@@ -57,6 +57,23 @@ def test_search_page_escapes_and_links_each_result_to_its_room(client):
     assert "1 message found" in page
 
 
+def test_each_result_opens_its_room_at_the_message_and_says_its_time_for_the_reader(client):
+    alice, bob = UserFactory(), UserFactory(username="bob")
+    room = make_room(Room.Kind.PUBLIC, alice, bob, name="Ops")
+    post(bob, room, "first")
+    found = post(bob, room, "the uptime report")
+    direct = make_room(Room.Kind.DIRECT, alice, bob)
+    in_direct = post(bob, direct, "uptime in private")
+    client.force_login(alice)
+
+    page = client.get(reverse("chat:search"), {"q": "uptime"}).content.decode()
+
+    assert f'href="{reverse("chat:room", args=[room.slug])}?at={found.seq}"' in page
+    assert f'href="{reverse("chat:direct", args=["bob"])}?at={in_direct.seq}"' in page
+    assert f'<time datetime="{found.created_at.isoformat()}" data-local-time>' in page
+    assert '<script type="module" src="/static/js/search.js">' in page
+
+
 @pytest.mark.parametrize("rooms", [1, 10])
 def test_search_page_runs_a_constant_number_of_queries(
     client, django_assert_max_num_queries, rooms

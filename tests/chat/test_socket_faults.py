@@ -63,9 +63,9 @@ async def test_a_publish_that_keeps_failing_acknowledges_the_sender_and_tells_th
     receiver, _ = await sockets(bob)
     failing_publishes["left"] = 100
     await sender.send(type="send", room=room.id, body="stored anyway", client_id=new_client_id())
-    frames = [await sender.receive(), await sender.receive()]
+    frames = [await sender.receive_unprompted(), await sender.receive_unprompted()]
     assert {f["type"] for f in frames} == {"message", "room.stale"}
-    assert await receiver.receive() == {"type": "room.stale", "room": room.id}
+    assert await receiver.receive_unprompted() == {"type": "room.stale", "room": room.id}
     await receiver.send(type="sync", room=room.id, after=0)
     synced = await receiver.receive_type("sync")
     assert [m["body"] for m in synced["messages"]] == ["stored anyway"]

@@ -10,8 +10,7 @@ from django.conf import settings
 
 from chat import presence, services
 from chat.models import Room
-from tests.chat.conftest import ORIGIN, ChatClient, session_cookie
-from tests.conftest import TEST_REDIS_URL
+from tests.chat.conftest import ORIGIN, ChatClient, session_cookie, shared_state_in_redis
 from tests.factories import UserFactory, make_room
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("channel_layer")]
@@ -73,16 +72,7 @@ async def test_every_frame_type_has_a_budget(sockets, settings, frame_type, burs
 def socket_counts(request, settings):
     """Socket counts kept in this process, or in Redis (several processes)."""
     if request.param == "redis":
-        if not TEST_REDIS_URL:
-            pytest.skip("no Redis for the tests (TEST_REDIS_URL unset)")
-        settings.REDIS_URL = TEST_REDIS_URL
-        settings.CACHES = {
-            "default": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
-                "LOCATION": TEST_REDIS_URL,
-                "KEY_PREFIX": f"parley-test-{uuid.uuid4().hex[:8]}",
-            }
-        }
+        shared_state_in_redis(settings)
     settings.CHAT_SOCKET_TTL = 1
     settings.CHAT_MAX_SOCKETS_PER_USER = 2
     return request.param

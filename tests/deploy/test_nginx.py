@@ -28,11 +28,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from websockets.asyncio.client import connect
 
+from accounts.services import api_token_create
+from attachments.models import Attachment
 from chat.models import Room
 from scripts.dev import ROOT, wait_for_port
-from tests.conftest import LiveServer, free_port
+from tests.accounts.images import upload
+from tests.conftest import LiveServer, free_port, in_a_thread
 from tests.deploy.conftest import NGINX, SKIP_MESSAGE
 from tests.factories import PASSWORD, make_room
 
@@ -116,6 +120,7 @@ class Deployment:
     servers: list[LiveServer]
     static_root: Path
     media_root: Path
+    attachment_root: Path
     access_log: Path
     trust: ssl.SSLContext
 
@@ -129,10 +134,15 @@ class Deployment:
             "127.0.0.1", self.port, context=self.trust, timeout=10, source_address=(source, 0)
         )
 
-    def get(self, path: str) -> tuple[int, http.client.HTTPMessage, bytes]:
+    def get(self, path: str, headers=None) -> tuple[int, http.client.HTTPMessage, bytes]:
+        return self.request("GET", path, headers=headers)
+
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers=None
+    ) -> tuple[int, http.client.HTTPMessage, bytes]:
         connection = self.connection()
         try:
-            connection.request("GET", path)
+            connection.request(method, path, body, headers or {})
             response = connection.getresponse()
             return response.status, response.headers, response.read()
         finally:
@@ -178,6 +188,7 @@ def deployment(server_env, tmp_path_factory) -> Iterator[Deployment]:
     """collectstatic, two server processes (DEBUG off, SECURE on) and nginx in front of them."""
     directory = tmp_path_factory.mktemp("nginx")
     static_root, media_root = directory / "static", directory / "media"
+    attachment_root = directory / "attachments"
     media_root.mkdir()
     env = {
         **server_env,
@@ -188,6 +199,8 @@ def deployment(server_env, tmp_path_factory) -> Iterator[Deployment]:
         "STATIC_ROOT": str(static_root),
         "MEDIA_ROOT": str(media_root),
         "SERVE_MEDIA": "0",
+        "ATTACHMENT_ROOT": str(attachment_root),
+        "ATTACHMENT_ACCEL_REDIRECT_PREFIX": "/_attachments/",
     }
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
@@ -216,6 +229,7 @@ def deployment(server_env, tmp_path_factory) -> Iterator[Deployment]:
                     "PARLEY_TLS_CERTIFICATE_KEY": str(key),
                     "PARLEY_STATIC_ROOT": str(static_root),
                     "PARLEY_MEDIA_ROOT": str(media_root),
+                    "PARLEY_ATTACHMENT_ROOT": str(attachment_root),
                 }
             )
         )
@@ -229,6 +243,7 @@ def deployment(server_env, tmp_path_factory) -> Iterator[Deployment]:
             servers=servers,
             static_root=static_root,
             media_root=media_root,
+            attachment_root=attachment_root,
             access_log=directory / "access.log",
             trust=ssl.create_default_context(cafile=str(certificate)),
         )
@@ -342,7 +357,9 @@ def test_wss_through_nginx_reaches_every_socket_on_both_processes_exactly_once(
         assert status == 302
         cookies.append(f"sessionid={set_cookies['sessionid'].value}")
 
-    sent, received = asyncio.run(chat_through_the_proxy(deployment, cookies * 3, room.id))
+    sent, received = in_a_thread(
+        asyncio.run, chat_through_the_proxy(deployment, cookies * 3, room.id)
+    )
 
     assert [sorted(ids) for ids in received] == [sorted(sent)] * len(sent)
     served_by = set(deployment.upstreams_of("/ws/chat/", count=len(sent)))
@@ -398,3 +415,75 @@ def test_https_settings_hold_behind_nginx_and_plain_http_is_redirected(deploymen
     assert "Secure" in headers["Set-Cookie"]
     assert redirect.status == 301
     assert redirect.getheader("Location").startswith("https://")
+
+
+def test_shared_files_are_sent_by_nginx_to_members_only(deployment, make_person):
+    alice, outsider = make_person(), make_person()
+    room = make_room(Room.Kind.PRIVATE, alice)
+    alice_auth = {"Authorization": f"Bearer {api_token_create(user=alice, name='bot')[1]}"}
+    outsider_auth = {"Authorization": f"Bearer {api_token_create(user=outsider, name='x')[1]}"}
+    content = os.urandom(8 * 1024 * 1024)  # above nginx's default body limit of 1 MiB
+    body = encode_multipart(BOUNDARY, {"file": upload(content, "report.bin", "text/html")})
+    upload_path = f"/api/rooms/{room.id}/attachments/"
+    status, _, answer = deployment.request(
+        "POST",
+        upload_path,
+        body,
+        {**alice_auth, "Content-Type": MULTIPART_CONTENT},
+    )
+    assert status == 201, answer
+    sent = json.loads(answer)
+    message = {"body": "the report", "client_id": str(uuid.uuid4()), "attachments": [sent["id"]]}
+    status, _, _ = deployment.request(
+        "POST",
+        f"/api/rooms/{room.id}/messages/",
+        json.dumps(message).encode(),
+        {**alice_auth, "Content-Type": "application/json"},
+    )
+    assert status == 201
+    stored = deployment.attachment_root / Attachment.objects.get(id=sent["id"]).file.name
+
+    member = deployment.get(sent["url"], alice_auth)
+    outsider_answer = deployment.get(sent["url"], outsider_auth)
+    anonymous = deployment.get(sent["url"])
+    internal = deployment.get(f"/_attachments/{stored.relative_to(deployment.attachment_root)}")
+    direct = http.client.HTTPConnection("127.0.0.1", deployment.servers[0].port, timeout=10)
+    try:
+        direct.request("GET", sent["url"], headers={**alice_auth, "X-Forwarded-Proto": "https"})
+        from_the_app = direct.getresponse()
+        app_body = from_the_app.read()
+    finally:
+        direct.close()
+
+    # The app answered with an empty body and X-Accel-Redirect; nginx sent the file's bytes.
+    assert (member[0], member[2]) == (200, content) == (200, stored.read_bytes())
+    assert "X-Accel-Redirect" not in member[1]
+    assert member[1]["Content-Type"] == "application/octet-stream"
+    assert member[1]["Content-Disposition"] == "attachment; filename*=UTF-8''report.bin"
+    assert member[1]["X-Content-Type-Options"] == "nosniff"
+    assert member[1]["Content-Security-Policy"].endswith("sandbox")
+    assert from_the_app.getheader("X-Accel-Redirect").startswith("/_attachments/")
+    assert app_body == b""
+    assert deployment.upstreams_of(sent["url"], count=3)[0].startswith("127.0.0.1:")
+    # The app's content type stands, not one nginx would guess.
+    pdf = encode_multipart(BOUNDARY, {"file": upload(b"%PDF-1.7 a report", "r.html", "text/html")})
+    headers = {**alice_auth, "Content-Type": MULTIPART_CONTENT}
+    pdf_url = json.loads(deployment.request("POST", upload_path, pdf, headers)[2])["url"]
+    assert deployment.get(pdf_url, alice_auth)[1]["Content-Type"] == "application/pdf"
+    # Outsiders, anonymous visitors and requests for the internal location get nothing.
+    assert [outsider_answer[0], anonymous[0], internal[0]] == [404, 404, 404]
+    assert content[:64] not in outsider_answer[2] + anonymous[2] + internal[2]
+
+
+def test_a_body_over_the_limit_is_refused_by_nginx_before_the_app(deployment, make_person):
+    alice = make_person()
+    room = make_room(Room.Kind.PRIVATE, alice)
+    auth = {"Authorization": f"Bearer {api_token_create(user=alice, name='bot')[1]}"}
+    body = encode_multipart(BOUNDARY, {"file": upload(b"x" * (22 * 1024 * 1024), "big.bin")})
+    path = f"/api/rooms/{room.id}/attachments/"
+    status, _, _ = deployment.request(
+        "POST", path, body, {**auth, "Content-Type": MULTIPART_CONTENT}
+    )
+    assert status == 413
+    assert deployment.upstreams_of(path) == ["-"]
+    assert not Attachment.objects.exists()

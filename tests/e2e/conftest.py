@@ -42,11 +42,12 @@ def pytest_terminal_summary(terminalreporter):
 
 @pytest.fixture
 def make_server(server_env) -> Iterator:
-    """Start more server processes (same database and Redis), stopped at the end of the test."""
+    """Start more server processes (same database and Redis, settings changed by keyword),
+    stopped at the end of the test."""
     started = []
 
-    def start() -> LiveServer:
-        server = LiveServer(server_env)
+    def start(**settings_changed: str) -> LiveServer:
+        server = LiveServer({**server_env, **settings_changed})
         server.start()
         started.append(server)
         return server
@@ -86,9 +87,12 @@ class People:
         self.contexts = []
         self.dialogs: list[str] = []
 
-    def context(self, viewport=DESKTOP, base_url: str | None = None):
+    def context(self, viewport=DESKTOP, base_url: str | None = None, color_scheme="light"):
         context = self.browser.new_context(
-            base_url=base_url or self.base_url, viewport=viewport, locale="en-GB"
+            base_url=base_url or self.base_url,
+            viewport=viewport,
+            locale="en-GB",
+            color_scheme=color_scheme,
         )
         context.set_default_timeout(10_000)
         context.on("page", self._watch_page)
@@ -102,12 +106,14 @@ class People:
 
         page.on("dialog", on_dialog)
 
-    def page_for(self, user, *, viewport=DESKTOP, base_url: str | None = None):
+    def page_for(
+        self, user, *, viewport=DESKTOP, base_url: str | None = None, color_scheme="light"
+    ):
         """A page of a new context in which `user` is logged in (a session made in the database)."""
         client = Client()
         client.force_login(user)
         cookie = client.cookies[settings.SESSION_COOKIE_NAME]
-        context = self.context(viewport=viewport, base_url=base_url)
+        context = self.context(viewport=viewport, base_url=base_url, color_scheme=color_scheme)
         context.add_cookies(
             [
                 {

@@ -76,7 +76,7 @@ def test_a_third_person_never_sees_a_direct_chat_she_is_not_in(people):
     alice_page = people.page_for(alice)
     open_chat(alice_page, "/chat/dm/bob/")
     dm_url = alice_page.url
-    room_id = alice_page.locator("[data-chat]").get_attribute("data-room-id")
+    room_id = alice_page.locator("[data-room-pane]").get_attribute("data-room-id")
     bob_page = people.page_for(bob)
     open_chat(bob_page, "/chat/dm/alice/")
     send_with_enter(alice_page, "secret plan for Bob only")
@@ -100,7 +100,7 @@ def test_a_third_person_never_sees_a_direct_chat_she_is_not_in(people):
     carol_page.get_by_role("button", name="Start conversation").click()
     wait_connected(carol_page)
     expect(carol_page.get_by_text("No messages yet. Say hello!")).to_be_visible()
-    assert carol_page.locator("[data-chat]").get_attribute("data-room-id") != room_id
+    assert carol_page.locator("[data-room-pane]").get_attribute("data-room-id") != room_id
 
     # The conversation's own addresses answer 404 to her.
     response = carol_page.request.get(f"/api/rooms/{room_id}/messages/")

@@ -90,7 +90,13 @@ def test_markup_in_a_message_is_shown_as_text_and_never_runs(people):
     for page in (alice_page, bob_page, bob_lobby):
         page.reload()
         wait_connected(page)
-        expect(page.get_by_text(payload)).to_have_count(1)
+        # Shown as text once in the list of chats (the preview), and once in an open chat.
+        chats = page.get_by_role("navigation", name="Your chats")
+        expect(chats.get_by_text(payload)).to_have_count(1)
+        shown = 0 if page is bob_lobby else 1
+        log = page.get_by_role("log", name="Conversation")
+        expect(log.get_by_text(payload)).to_have_count(shown)
+        expect(page.get_by_text(payload)).to_have_count(1 + shown)
         assert page.locator('img[src="x"]').count() == 0
     assert bodies(bob_page) == [payload]
     assert people.dialogs == []

@@ -5,7 +5,6 @@ import asyncio
 import json
 import urllib.request
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.conf import settings
@@ -15,6 +14,7 @@ from websockets.exceptions import ConnectionClosed
 
 from accounts.services import api_token_create
 from chat.models import Message, Room
+from tests.conftest import in_a_thread
 from tests.factories import UserFactory, make_room
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -22,8 +22,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 def run(coroutine):
     """Run a client coroutine on a loop of its own (Playwright's loop owns this thread)."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result(timeout=30)
+    return in_a_thread(asyncio.run, coroutine, timeout=30)
 
 
 def ws_url(live_url: str) -> str:

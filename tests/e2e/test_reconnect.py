@@ -1,12 +1,11 @@
 """A dropped connection: the page says so, comes back by itself and misses nothing."""
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 from playwright.sync_api import expect
 
 from chat import services
 from chat.models import Message
+from tests.conftest import in_a_thread
 from tests.e2e.pages import (
     bodies,
     expect_all_sent,
@@ -97,8 +96,7 @@ def test_edits_and_deletions_made_while_away_show_after_the_reconnect(people):
         services.message_edit(editor=alice, room_id=kept.room_id, message_id=kept.id, body="kept!")
         services.message_delete(actor=alice, room_id=gone.room_id, message_id=gone.id)
 
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(while_away).result(timeout=30)
+    in_a_thread(while_away, timeout=30)
     bob_page.context.set_offline(False)
 
     expect_message(bob_page, "kept!", timeout=20_000)

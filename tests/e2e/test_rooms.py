@@ -104,7 +104,7 @@ def test_private_room_is_for_invited_people_and_a_removed_member_stops_receiving
     wait_connected(alice_page)
 
     notice = bob_page.get_by_role("alert")
-    expect(notice).to_contain_text("no longer a member")
+    expect(notice).to_contain_text("You were removed from this room")
     expect(bob_page.get_by_label("Message", exact=True)).to_be_disabled()
     expect(bob_page.get_by_role("button", name="Send")).to_be_disabled()
 
@@ -113,4 +113,9 @@ def test_private_room_is_for_invited_people_and_a_removed_member_stops_receiving
     bob_page.wait_for_timeout(1000)  # what would have arrived has had time to arrive
     assert bodies(bob_page) == ["Welcome to the club, Bob", "Thanks!"]
     assert bob_frames.mentioning("Bob has left the building") == []
-    assert bob_page.goto(room_path).status == 404
+    # Opening it again, Bob is told he lost it (403), and sees none of its messages.
+    assert bob_page.goto(room_path).status == 403
+    expect(
+        bob_page.get_by_role("heading", name="You no longer have access to this room")
+    ).to_be_visible()
+    expect(bob_page.get_by_text("Welcome to the club, Bob")).to_have_count(0)

@@ -5,7 +5,6 @@ Every run takes them, so the pages they show are checked; only PARLEY_SCREENSHOT
 import io
 import os
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from accounts import services as account_services
 from chat import services
 from chat.models import Room
 from scripts.dev import ROOT
+from tests.conftest import in_a_thread
 from tests.e2e.conftest import DESKTOP, PHONE
 from tests.e2e.pages import expect_message, open_chat, send_with_enter, wait_connected
 from tests.factories import UserFactory
@@ -50,8 +50,7 @@ def seed():
 
     They broadcast with async_to_sync, which cannot run beside Playwright's event loop: so
     the seeding runs in a thread of its own."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(_seed_in_thread).result()
+    return in_a_thread(_seed_in_thread)
 
 
 def _seed_in_thread():
@@ -99,45 +98,52 @@ def _seed():
     return alice, bob, carol
 
 
-def test_screenshots_of_the_main_pages(people, tmp_path):
+# The colour schemes pictured: a light picture is "<name>.png", another "<name>-<scheme>.png".
+SCHEMES = ["light", "dark"]
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_screenshots_of_the_main_pages(people, tmp_path, scheme):
     keep = os.environ.get("PARLEY_SCREENSHOTS") == "1"
     folder = SCREENSHOTS if keep else Path(tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     alice, bob, _ = seed()
+    suffix = "" if scheme == "light" else f"-{scheme}"
 
     def shoot(page, name):
         page.wait_for_load_state("networkidle")
         page.evaluate("document.fonts.ready")
-        page.screenshot(path=folder / name)
+        page.screenshot(path=folder / f"{name}{suffix}.png")
 
-    page = people.page_for(alice, viewport=DESKTOP)
+    page = people.page_for(alice, viewport=DESKTOP, color_scheme=scheme)
     page.goto("/chat/")
     wait_connected(page)
     expect(page.get_by_role("link", name="Bob Baker")).to_be_visible()
-    shoot(page, "lobby.png")
+    shoot(page, "lobby")
 
     bob_page = people.page_for(bob)
     open_chat(bob_page, "/chat/dm/alice/")
     open_chat(page, "/chat/dm/bob/")
     send_with_enter(bob_page, "See you at standup.")
     expect_message(page, "See you at standup.")
-    shoot(page, "direct-chat.png")
+    shoot(page, "direct-chat")
 
-    open_chat(page, "/chat/r/general/")
-    expect(page.get_by_role("heading", name="General")).to_be_visible()
-    shoot(page, "public-room.png")
+    page.get_by_role("link", name="General").click()
+    expect(page.get_by_role("heading", name="General", level=1)).to_be_visible()
+    expect_message(page, "On my way, bringing the coffee.")
+    shoot(page, "public-room")
 
     page.goto("/accounts/profile/")
     expect(page.get_by_role("heading", name="Your profile")).to_be_visible()
-    shoot(page, "dashboard.png")
+    shoot(page, "dashboard")
 
-    phone = people.page_for(alice, viewport=PHONE)
+    phone = people.page_for(alice, viewport=PHONE, color_scheme=scheme)
     phone.goto("/chat/")
     wait_connected(phone)
-    shoot(phone, "lobby-phone.png")
+    shoot(phone, "lobby-phone")
     open_chat(phone, "/chat/dm/bob/")
     expect_message(phone, "See you at standup.")
-    shoot(phone, "direct-chat-phone.png")
+    shoot(phone, "direct-chat-phone")
 
     for name in ("lobby", "direct-chat", "public-room", "dashboard"):
-        assert (folder / f"{name}.png").stat().st_size > 10_000
+        assert (folder / f"{name}{suffix}.png").stat().st_size > 10_000

@@ -13,7 +13,6 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -27,7 +26,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from accounts.services import api_token_create
 from chat import presence
 from chat.models import Membership, Room
-from tests.conftest import LiveServer, free_port
+from tests.conftest import LiveServer, free_port, in_a_thread
 from tests.factories import UserFactory, make_room
 from tests.faults.conftest import REDIS_SERVER, SKIP_MESSAGE, TABLES
 
@@ -615,10 +614,7 @@ def run_faults(servers, redis_a, redis_b, prefix, db_url) -> tuple[str, list[str
         )
         return f"{header}\n{scene.table()}", failures
 
-    # A loop of its own, in a thread of its own: after the browser tests, Playwright's loop owns
-    # this thread.
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, scenario()).result()
+    return in_a_thread(asyncio.run, scenario())
 
 
 def final_failures(scene: Scene) -> list[str]:

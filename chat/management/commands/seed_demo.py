@@ -40,7 +40,7 @@ class Command(BaseCommand):
                 user.save(update_fields=["password"])
             users[username] = user
         for name in PUBLIC_ROOMS:
-            room = Room.objects.filter(kind=Room.Kind.PUBLIC, name=name).first()
+            room = Room.objects.filter(kind=Room.Kind.PUBLIC, name__iexact=name).first()
             if room is None:
                 room = services.room_create_public(creator=users["admin"], name=name)
             for user in users.values():

@@ -1,0 +1,1 @@
+"""Untrusted pictures, decoded within memory bounds: shared by avatars and chat attachments."""

@@ -1,0 +1,1 @@
+from tests.chat.conftest import sockets  # noqa: F401 (the socket opener fixture)
