@@ -170,9 +170,46 @@ def live_server_process(server_env) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def live_url(live_server_process, transactional_db) -> str:
-    """The server's base URL; the test's data is committed, so the server sees it."""
-    return live_server_process.url
+def live_url(live_server_process, transactional_db) -> Iterator[str]:
+    """The server's base URL; the test's data is committed, so the server sees it.
+
+    The server goes on writing for a moment after a test (a closed browser's sockets record
+    last-seen and read positions), and a write racing the flush's TRUNCATE can deadlock it, which
+    would leave this test's rows to the next. So the data is flushed here first, once the
+    server's connections are quiet, and again if PostgreSQL made the flush the deadlock's
+    victim."""
+    yield live_server_process.url
+    flush_when_quiet()
+
+
+def flush_when_quiet(attempts: int = 5) -> None:
+    from django.core.management import call_command
+    from django.db import OperationalError, connection
+
+    for attempt in range(attempts):
+        wait_until_other_connections_are_idle(connection)
+        try:
+            call_command("flush", interactive=False, verbosity=0)
+            return
+        except Exception as error:  # flush wraps the OperationalError in a CommandError
+            cause = error.__cause__ or error
+            if not isinstance(cause, OperationalError) or attempt == attempts - 1:
+                raise
+
+
+def wait_until_other_connections_are_idle(connection, timeout: float = 5.0) -> None:
+    """Until no other connection to this database has been busy for three polls in a row."""
+    quiet_polls = 0
+    deadline = time.monotonic() + timeout
+    while quiet_polls < 3 and time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state NOT IN ('idle')"
+            )
+            busy = cursor.fetchone()[0]
+        quiet_polls = 0 if busy else quiet_polls + 1
+        time.sleep(0.05)
 
 
 def in_a_thread(function, *args, timeout: float | None = None):
