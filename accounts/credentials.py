@@ -7,6 +7,7 @@ from importlib import import_module
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.models import Session
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
@@ -65,6 +66,29 @@ def credentials_valid(credentials: list[Credential]) -> set[Credential]:
             continue
         valid.add(credential)
     return valid
+
+
+def credential_user(credential: Credential) -> User | None:
+    """The user behind the credential, loaded whole, while the credential holds (as
+    credentials_valid judges it); None once it does not. One query, for a socket's handshake."""
+    users = User.objects.filter(id=credential.user_id, is_active=True)
+    if credential.token_id:
+        live_token = ApiToken.objects.filter(
+            id=credential.token_id, user=OuterRef("pk"), revoked_at__isnull=True
+        )
+        users = users.filter(Exists(live_token))
+    if credential.session_key:
+        live_session = Session.objects.filter(
+            session_key=credential.session_key, expire_date__gt=timezone.now()
+        )
+        users = users.annotate(session_data=Subquery(live_session.values("session_data")))
+    user = users.first()
+    if user is None or not credential.session_key:
+        return user
+    if user.session_data is None:
+        return None
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
+    return user if _session_signs_in(store.decode(user.session_data), user) else None
 
 
 def _live_sessions(keys: set[str]) -> dict[str, dict]:

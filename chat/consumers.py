@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from redis.exceptions import RedisError
 
-from accounts.credentials import Credential, credentials_valid
+from accounts.credentials import Credential, credential_user, credentials_valid
 from accounts.services import socket_ticket_redeem, time_zone_report, time_zone_valid
 from chat import access, presence, queries, ratelimit, services, sockets
 from chat.errors import BadRequest, ChatError, NotFound, RateLimited
@@ -224,7 +224,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             for group in revocation:
                 await self.channel_layer.group_add(group, self.channel_name)
                 self.groups_joined.append(group)
-            admitted, rooms = await database_sync_to_async(self._admit)(user)
+            admitted, user, rooms, status = await database_sync_to_async(self._admit)()
         except Exception:
             logger.exception("could not admit a socket")
             await self.close(code=CLOSE_TRY_AGAIN)
@@ -263,7 +263,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "rooms": [room_dict(room) for room in rooms],
             }
         )
-        await self.presence_refresh()
+        if status is not None:
+            await self.presence_tell(status)
+
+    async def presence_tell(self, status: str):
+        """Tell those who may see it that this socket changed the user's presence; a fault here
+        costs only timeliness, as in presence_refresh."""
+        try:
+            await database_sync_to_async(services.presence_tell)(user=self.user, status=status)
+        except Exception:
+            logger.exception("could not tell the presence of user %s", self.user.id)
 
     async def presence_refresh(self):
         """Tell those who may see it if the user's presence changed; a fault here costs only
@@ -273,14 +282,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("could not refresh the presence of user %s", self.user.id)
 
-    def _admit(self, user):
-        self.marker = _read_marker(user.id)
-        if not credentials_valid([self.credential]):
-            return "unauthenticated", []
-        if not presence.socket_open(user_id=user.id, socket_id=self.socket_id):
-            return "too_many", []
+    def _admit(self):
+        """The credential checked and the user loaded again (now that revocations reach the
+        socket), the socket counted, and the user's rooms: (outcome, user, rooms, the user's
+        new presence if this socket changed it). One database connection, one thread hop."""
+        self.marker = _read_marker(self.credential.user_id)
+        user = credential_user(self.credential)
+        if user is None:
+            return "unauthenticated", None, [], None
+        counted, status = services.presence_socket_open(user=user, socket_id=self.socket_id)
+        if not counted:
+            return "too_many", None, [], None
         self.counted = True
-        return "admitted", queries.rooms_for_user(user=user)
+        return "admitted", user, queries.rooms_for_user(user=user), status
 
     async def release(self):
         """Leave every group and the socket count, however the consumer ended."""

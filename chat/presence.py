@@ -15,8 +15,11 @@ from django.conf import settings
 
 from chat.redis_client import redis_client, redis_key
 
-# KEYS[1] the user's hash (socket -> expiry, ms); ARGV: socket, now, expiry, cap, key ttl (ms).
-# Drops expired entries, then adds the socket if the user is under the cap: 1 if added, else 0.
+# KEYS: the user's hash (socket -> expiry, ms), the expiry set, the user's last status; ARGV:
+# socket, now, expiry, cap, key ttl (ms), user id, status, status ttl (ms).
+# Drops expired entries, then, if the user is under the cap, adds the socket, moves the user's
+# expiry and stores `status` as their last one: {the last one before, status}; {} when over the
+# cap. One round trip per handshake.
 _OPEN = """
 local now = tonumber(ARGV[2])
 local entries = redis.call('HGETALL', KEYS[1])
@@ -25,10 +28,13 @@ for i = 1, #entries, 2 do
   if tonumber(entries[i + 1]) <= now then redis.call('HDEL', KEYS[1], entries[i])
   elseif entries[i] ~= ARGV[1] then live = live + 1 end
 end
-if live >= tonumber(ARGV[4]) then return 0 end
+if live >= tonumber(ARGV[4]) then return {} end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return 1
+redis.call('ZADD', KEYS[2], 'GT', ARGV[3], ARGV[6])
+local before = redis.call('GET', KEYS[3]) or 'offline'
+redis.call('SET', KEYS[3], ARGV[7], 'PX', ARGV[8])
+return {before, ARGV[7]}
 """
 
 
@@ -100,28 +106,27 @@ _local_idle: dict[int, set[str]] = {}
 _local_status: dict[int, str] = {}
 
 
-def socket_open(*, user_id: int, socket_id: str) -> bool:
-    """Count a new socket for the user; False (and not counted) when over the cap."""
+def socket_open(*, user_id: int, socket_id: str, hidden: bool) -> tuple[str, str] | None:
+    """Count a new socket for the user, as status_refresh would then: the last told status and
+    the status now (online, or offline when hidden); None (and not counted) when over the cap."""
     now, cap = _now_ms(), settings.CHAT_MAX_SOCKETS_PER_USER
     expiry = now + _ttl_ms()
+    status = OFFLINE if hidden else ONLINE  # a socket that just opened is active
     if settings.REDIS_URL:
-        client = redis_client()
-        admitted = bool(
-            client.register_script(_OPEN)(
-                keys=[_key(user_id)], args=[socket_id, now, expiry, cap, _ttl_ms()]
-            )
-        )
-        if admitted:
-            client.zadd(_expiry_key(), {str(user_id): expiry}, gt=True)
-        return admitted
+        keys = [_key(user_id), _expiry_key(), _status_key(user_id)]
+        args = [socket_id, now, expiry, cap, _ttl_ms(), user_id, status, _STATUS_TTL]
+        told = redis_client().register_script(_OPEN)(keys=keys, args=args)
+        return (told[0].decode(), told[1].decode()) if told else None
     with _local_lock:
         entries = {s: e for s, e in _local.get(user_id, {}).items() if e > now and s != socket_id}
         if len(entries) >= cap:
             _local[user_id] = entries
-            return False
+            return None
         entries[socket_id] = expiry
         _local[user_id] = entries
-        return True
+        before = _local_status.get(user_id, OFFLINE)
+        _local_status[user_id] = status
+        return before, status
 
 
 def sockets_renew(sockets: list[tuple[int, str]]) -> None:

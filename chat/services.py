@@ -508,19 +508,38 @@ def presence_refresh(*, user_id: int, last_seen=None) -> str:
     """Work out the user's presence now; when it changed, record when they were last seen (if
     they went offline: now, or `last_seen`) and tell the rooms that watch it live. Returns it."""
     user = User.objects.filter(id=user_id).first()
-    hidden = user is None or not user.show_presence or not user.is_active
+    hidden = user is None or _presence_hidden(user)
     before, status = presence.status_refresh(user_id=user_id, hidden=hidden)
     if before == status or user is None:
         return status
     if status == presence.OFFLINE and not hidden:
         user.last_seen = last_seen or timezone.now()
         user_last_seen_set(user_id=user_id, at=user.last_seen)
-    frame = {"type": "presence", "users": [presence_dict(user, status=status)]}
-    for room_id in presence_rooms(user_id=user_id):
-        publisher.room_notice(
-            room_id=room_id, event_type="chat.presence", user_id=user_id, frame=frame
-        )
+    presence_tell(user=user, status=status)
     return status
+
+
+def _presence_hidden(user: User) -> bool:
+    return not user.show_presence or not user.is_active
+
+
+def presence_socket_open(*, user: User, socket_id: str) -> tuple[bool, str | None]:
+    """Count a new socket of the user (just loaded): (False, None) when they have too many open;
+    else (True, their new status when this socket changed it, for presence_tell, or None)."""
+    told = presence.socket_open(user_id=user.id, socket_id=socket_id, hidden=_presence_hidden(user))
+    if told is None:
+        return False, None
+    before, status = told
+    return True, (status if status != before else None)
+
+
+def presence_tell(*, user: User, status: str) -> None:
+    """Tell the rooms that watch the user's presence live that it changed to `status`."""
+    frame = {"type": "presence", "users": [presence_dict(user, status=status)]}
+    for room_id in presence_rooms(user_id=user.id):
+        publisher.room_notice(
+            room_id=room_id, event_type="chat.presence", user_id=user.id, frame=frame
+        )
 
 
 def presence_activity(*, user_id: int, socket_id: str, active: bool) -> str:

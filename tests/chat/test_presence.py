@@ -184,8 +184,9 @@ async def test_a_dead_process_users_go_offline_when_their_entries_expire(
     alice, bob = await users(2)
     await room("direct", alice, bob)
     bob_socket, _ = await sockets(bob)
-    assert await sync_to_async(presence.socket_open)(user_id=alice.id, socket_id="dead-process")
-    assert await sync_to_async(services.presence_refresh)(user_id=alice.id) == "online"
+    opened = sync_to_async(services.presence_socket_open)
+    assert await opened(user=alice, socket_id="dead-process") == (True, "online")
+    await sync_to_async(services.presence_tell)(user=alice, status="online")
     assert (await next_presence(bob_socket, alice.id))["status"] == "online"
     gone = await next_presence(bob_socket, alice.id, timeout=5)
     assert gone["status"] == "offline" and gone["last_seen"]
@@ -373,7 +374,7 @@ def test_telling_a_change_takes_a_fixed_number_of_queries_however_many_rooms(
     for other in others:
         make_room("direct", alice, other)
     make_room("private", alice, *others)
-    assert presence.socket_open(user_id=alice.id, socket_id="only-socket")
+    assert presence.socket_open(user_id=alice.id, socket_id="only-socket", hidden=False)
     with django_assert_max_num_queries(2):  # the person, the rooms to tell
         assert services.presence_refresh(user_id=alice.id) == "online"
     presence.socket_close(user_id=alice.id, socket_id="only-socket")

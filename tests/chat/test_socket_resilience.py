@@ -90,7 +90,9 @@ async def connect_as(user) -> ChatClient:
 async def test_sockets_left_by_a_crashed_process_stop_counting_within_the_ttl(socket_counts):
     alice, _ = await alice_in_a_room()
     for ghost in ("dead-process-1", "dead-process-2"):  # counted, then never renewed nor closed
-        assert await sync_to_async(presence.socket_open)(user_id=alice.id, socket_id=ghost)
+        assert await sync_to_async(presence.socket_open)(
+            user_id=alice.id, socket_id=ghost, hidden=False
+        )
     refused = await connect_as(alice)
     assert (await refused.receive())["code"] == "too_many_sockets"
     assert await refused.closed_with() == 4429
