@@ -72,63 +72,89 @@ def room_last_seqs(*, room_ids: set[int], before, since=None) -> dict[int, int]:
     return dict(rooms.values_list("id", "last_seq"))
 
 
+# The user's rooms with their summaries, in SQL: put together with the ORM (nested subqueries,
+# three queries), the same read cost 4.4 ms of CPU per call whatever the rooms, most of a
+# socket's handshake; this one query costs 0.3 ms for one room, 0.8 ms for eight.
+_ROOMS_FOR_USER = """
+SELECT room.*, mine.last_read_seq AS read_seq, mine.role AS my_role,
+  unread.messages AS unread_count, unread.mentions AS mentions_count,
+  preview.id AS preview_id, preview.seq AS preview_seq, preview.body AS preview_body,
+  preview.created_at AS preview_created_at, author.id AS preview_author_id,
+  author.username AS preview_author_username, author.first_name AS preview_author_first_name,
+  author.last_name AS preview_author_last_name, author.avatar AS preview_author_avatar,
+  partner.id AS partner_id, partner.username AS partner_username,
+  partner.first_name AS partner_first_name, partner.last_name AS partner_last_name,
+  partner.avatar AS partner_avatar
+FROM chat_room room
+JOIN chat_membership mine ON mine.room_id = room.id AND mine.user_id = %(user)s
+-- The preview: the latest message that still stands.
+LEFT JOIN LATERAL (
+  SELECT id, seq, body, created_at, author_id FROM chat_message
+  WHERE room_id = room.id AND deleted_at IS NULL ORDER BY seq DESC LIMIT 1
+) preview ON true
+LEFT JOIN accounts_user author ON author.id = preview.author_id
+-- Unread: others' messages past the read marker that still stand (a deleted one no longer
+-- counts, and one's own never does); mentions: those that name the user or the whole room.
+CROSS JOIN LATERAL (
+  SELECT count(*) AS messages,
+    count(*) FILTER (WHERE mentions @> ARRAY[%(user)s]::bigint[] OR mentions_room) AS mentions
+  FROM chat_message
+  WHERE room_id = room.id AND deleted_at IS NULL AND author_id <> %(user)s
+    AND seq > mine.last_read_seq
+) unread
+-- A direct room's other person.
+LEFT JOIN LATERAL (
+  SELECT user_id FROM chat_membership
+  WHERE room.kind = %(direct)s AND room_id = room.id AND user_id <> %(user)s LIMIT 1
+) other ON true
+LEFT JOIN accounts_user partner ON partner.id = other.user_id
+WHERE %(room)s::bigint IS NULL OR room.id = %(room)s
+ORDER BY room.last_message_at DESC NULLS LAST, room.created_at DESC
+"""
+
+PERSON_FIELDS = ("id", "username", "first_name", "last_name", "avatar")
+
+
+def _loaded(model, fields: dict):
+    """An instance of `model` as `.only(*fields)` would load it: the other fields deferred."""
+    names = [f.attname for f in model._meta.concrete_fields if f.attname in fields]
+    return model.from_db("default", names, [fields[name] for name in names])
+
+
+def _person(room: Room, prefix: str):
+    """The person (what author_dict shows) whose columns the room's row has under `prefix`."""
+    return _loaded(User, {name: getattr(room, prefix + name) for name in PERSON_FIELDS})
+
+
 def rooms_for_user(*, user, room_id: int | None = None) -> list[Room]:
     """The user's rooms (or just `room_id`), most recently active first, each with `title`,
     `partner` (for a direct room), `preview` (the latest message that still stands, or None),
     `unread`, `mentions` (unread ones that mention the user or @room), `last_read_seq` and
-    `role`; a fixed number of queries whatever their count."""
-    last = Message.objects.filter(room=OuterRef("pk"), deleted_at__isnull=True).order_by("-seq")
-    mine = Membership.objects.filter(room=OuterRef("pk"), user=user)
-    read_upto = Membership.objects.filter(room=OuterRef(OuterRef("pk")), user=user).values(
-        "last_read_seq"
-    )[:1]
-    # Unread: others' messages past the read marker that still stand (a deleted one no longer
-    # counts, and one's own never does).
-    unread_messages = (
-        Message.objects.filter(room=OuterRef("pk"), deleted_at__isnull=True)
-        .exclude(author=user)
-        .filter(seq__gt=Coalesce(Subquery(read_upto), 0))
-    )
-    # Of those, the ones that mention the user by name or the whole room.
-    mentioning = unread_messages.filter(Q(mentions__contains=[user.id]) | Q(mentions_room=True))
-    unread, mentions = (
-        Subquery(messages.order_by().values("room").annotate(count=Count("id")).values("count"))
-        for messages in (unread_messages, mentioning)
-    )
-    rooms = Room.objects.filter(memberships__user=user)
-    if room_id is not None:
-        rooms = rooms.filter(id=room_id)
-    rooms = list(
-        rooms.annotate(
-            last_message_id=Subquery(last.values("id")[:1]),
-            unread_count=Coalesce(unread, 0),
-            mentions_count=Coalesce(mentions, 0),
-            read_seq=Coalesce(Subquery(mine.values("last_read_seq")[:1]), 0),
-            my_role=Subquery(mine.values("role")[:1]),
-        )
-        .prefetch_related(
-            Prefetch(
-                "memberships",
-                queryset=Membership.objects.filter(room__kind=Room.Kind.DIRECT)
-                .exclude(user=user)
-                .select_related("user"),
-                to_attr="partner_memberships",
-            )
-        )
-        .order_by(F("last_message_at").desc(nulls_last=True), "-created_at")
-    )
-    previews = Message.objects.filter(
-        id__in=[room.last_message_id for room in rooms if room.last_message_id]
-    ).select_related("author")
-    previews = {message.room_id: message for message in previews}
+    `role`; one query whatever their count."""
+    params = {"user": user.id, "room": room_id, "direct": Room.Kind.DIRECT}
+    rooms = list(Room.objects.raw(_ROOMS_FOR_USER, params))
     for room in rooms:
-        room.partner = room.partner_memberships[0].user if room.partner_memberships else None
+        room.partner = _person(room, "partner_") if room.partner_id else None
         room.title = room_title(room=room, partner=room.partner)
         room.unread = room.unread_count
         room.mentions = room.mentions_count
         room.last_read_seq = room.read_seq
         room.role = room.my_role
-        room.preview = previews.get(room.id)
+        room.preview = None
+        if room.preview_id:
+            room.preview = Message.from_db(
+                "default",
+                ["id", "room_id", "author_id", "seq", "body", "created_at"],
+                [
+                    room.preview_id,
+                    room.id,
+                    room.preview_author_id,
+                    room.preview_seq,
+                    room.preview_body,
+                    room.preview_created_at,
+                ],
+            )
+            room.preview.author = _person(room, "preview_author_")
     return rooms
 
 
