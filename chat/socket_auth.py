@@ -50,7 +50,9 @@ class SocketAuthMiddleware:
             scheme, _, key = authorization.partition(" ")
             token = None
             if scheme.lower() == "bearer" and key.strip():
-                token = await database_sync_to_async(api_token_authenticate)(key=key.strip())
+                # On a thread of the pool, as the consumer's handshake work (chat.consumers).
+                lookup = database_sync_to_async(api_token_authenticate, thread_sensitive=False)
+                token = await lookup(key=key.strip())
             if token is None:
                 scope["user"] = AnonymousUser()
                 scope["auth"] = {"method": "invalid"}
