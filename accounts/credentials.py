@@ -7,7 +7,6 @@ from importlib import import_module
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.models import Session
-from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
@@ -68,21 +67,32 @@ def credentials_valid(credentials: list[Credential]) -> set[Credential]:
     return valid
 
 
+# The user whole, if active and, for a token, while it is unrevoked; with the session's data
+# while it lives. In SQL: put together with the ORM (a subquery, an EXISTS) it cost 0.7 ms of
+# CPU per handshake, the largest part of a handshake's own work.
+_CREDENTIAL_USER = """
+SELECT account.*, session.session_data
+FROM accounts_user account
+LEFT JOIN django_session session
+  ON session.session_key = %(session_key)s AND session.expire_date > %(now)s
+WHERE account.id = %(user_id)s AND account.is_active
+  AND (%(token_id)s::bigint IS NULL OR EXISTS (
+    SELECT FROM accounts_apitoken token
+    WHERE token.id = %(token_id)s AND token.user_id = account.id AND token.revoked_at IS NULL
+  ))
+"""
+
+
 def credential_user(credential: Credential) -> User | None:
     """The user behind the credential, loaded whole, while the credential holds (as
     credentials_valid judges it); None once it does not. One query, for a socket's handshake."""
-    users = User.objects.filter(id=credential.user_id, is_active=True)
-    if credential.token_id:
-        live_token = ApiToken.objects.filter(
-            id=credential.token_id, user=OuterRef("pk"), revoked_at__isnull=True
-        )
-        users = users.filter(Exists(live_token))
-    if credential.session_key:
-        live_session = Session.objects.filter(
-            session_key=credential.session_key, expire_date__gt=timezone.now()
-        )
-        users = users.annotate(session_data=Subquery(live_session.values("session_data")))
-    user = users.first()
+    params = {
+        "user_id": credential.user_id,
+        "token_id": credential.token_id,
+        "session_key": credential.session_key,
+        "now": timezone.now(),
+    }
+    user = next(iter(User.objects.raw(_CREDENTIAL_USER, params)), None)
     if user is None or not credential.session_key:
         return user
     if user.session_data is None:
