@@ -1,12 +1,11 @@
 """What one authenticated handshake costs the database, whatever the user's rooms hold."""
 
 import asyncio
-from contextlib import contextmanager
 
 import pytest
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db.backends.signals import connection_created
+from django.db.backends.utils import CursorWrapper
 from django.test import Client
 
 from accounts import services as account_services
@@ -18,31 +17,22 @@ from tests.factories import UserFactory, make_room, new_client_id
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@contextmanager
-def queries_from_any_thread():
-    """The SQL of every query run inside, by any thread: each database hop of a consumer opens
-    a connection of its own (tests keep none open between hops)."""
-    ran, watched = [], []
+@pytest.fixture
+def queries_run(monkeypatch) -> list[str]:
+    """The SQL of every query run during the test, by any thread (a consumer's database work
+    runs on threads of its own, each with its own connection)."""
+    ran = []
+    execute = CursorWrapper.execute
 
-    def record(execute, sql, params, many, context):
+    def counted(self, sql, params=None):
         ran.append(sql)
-        return execute(sql, params, many, context)
+        return execute(self, sql, params)
 
-    def watch(sender, connection, **kwargs):
-        if record not in connection.execute_wrappers:  # a thread's wrapper reconnects
-            connection.execute_wrappers.append(record)
-            watched.append(connection)
-
-    connection_created.connect(watch)
-    try:
-        yield ran
-    finally:
-        connection_created.disconnect(watch)
-        for connection in watched:
-            connection.execute_wrappers.remove(record)
+    monkeypatch.setattr(CursorWrapper, "execute", counted)
+    return ran
 
 
-@database_sync_to_async  # which closes its connection after: the next one is watched
+@sync_to_async
 def alice_with_rooms(rooms: int) -> dict[str, list[tuple[bytes, bytes]]]:
     """Alice with `rooms` direct, private and public rooms each, a message in every one, and
     the headers of her two credentials: an API token and a browser session."""
@@ -65,31 +55,32 @@ def alice_with_rooms(rooms: int) -> dict[str, list[tuple[bytes, bytes]]]:
     }
 
 
-async def queries_per_handshake(rooms: int, credential: str) -> list[int]:
+async def queries_per_handshake(ran: list[str], rooms: int, credential: str) -> list[int]:
     """The queries of two handshakes of a user with `rooms` rooms of each kind, one after the
     other, each until its hello and the presence it tells: the user's first socket (it brings
     them online), then a second one."""
     headers = (await alice_with_rooms(rooms))[credential]
     counts, opened = [], []
-    with queries_from_any_thread() as ran:
-        for _ in range(2):
-            before = len(ran)
-            client = await ChatClient(headers).connect()
-            hello = await client.receive()
-            assert len(hello["rooms"]) == 3 * rooms
-            await asyncio.sleep(0.2)  # the presence told after the hello
-            counts.append(len(ran) - before)
-            opened.append(client)
+    for _ in range(2):
+        before = len(ran)
+        client = await ChatClient(headers).connect()
+        hello = await client.receive()
+        assert len(hello["rooms"]) == 3 * rooms
+        await asyncio.sleep(0.2)  # the presence told after the hello
+        counts.append(len(ran) - before)
+        opened.append(client)
     for client in opened:
         await client.close()
     return counts
 
 
 @pytest.mark.parametrize("credential", ["token", "session"])
-async def test_a_handshake_takes_a_fixed_number_of_queries_however_many_rooms(credential, settings):
+async def test_a_handshake_takes_a_fixed_number_of_queries_however_many_rooms(
+    credential, settings, queries_run
+):
     settings.CHAT_REVALIDATE_SECONDS = settings.CHAT_CATCH_UP_SECONDS = 60  # no backstop query
-    few = await queries_per_handshake(1, credential)
-    many = await queries_per_handshake(5, credential)
+    few = await queries_per_handshake(queries_run, 1, credential)
+    many = await queries_per_handshake(queries_run, 5, credential)
     # Token: the token's lookup (and its last use, at most once a minute), then the user with
     # the credential's state and their rooms with previews and partners; on the first socket,
     # the rooms to tell it brought the user online. Session: the session and its user first.
