@@ -45,6 +45,7 @@ async def publish(group: str, event: dict, *, room_id: int | None = None) -> boo
     """Send an event to a group, retrying on a fresh connection. When it still fails, False,
     and the room's sockets in this process are told to `sync` it (those in other processes learn
     it from their backstop, which compares each room's last seq with what they were sent)."""
+    event = {**event, "group": group}  # each process reads all its groups from one channel
     for delay in PUBLISH_DELAYS:
         await asyncio.sleep(delay)
         try:
@@ -106,6 +107,13 @@ def room_notice(*, room_id: int, event_type: str, user_id: int, frame: dict) -> 
     the state behind it."""
     event = {"type": event_type, "room": room_id, "user": user_id, "frame": json.dumps(frame)}
     _group_send(room_group(room_id), event)
+
+
+async def typing_publish(*, room_id: int, user_id: int, display_name: str) -> None:
+    """Tell a room's sockets that someone is typing, serialised once."""
+    frame = {"type": "typing", "room": room_id, "user": user_id, "display_name": display_name}
+    event = {"type": "chat.typing", "room": room_id, "user": user_id, "frame": json.dumps(frame)}
+    await publish(room_group(room_id), event)
 
 
 def user_settings_changed(*, user_id: int) -> None:
