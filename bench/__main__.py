@@ -68,6 +68,7 @@ PLAN = {
         "ramp_seconds": 120.0,
         "ramp_users": 500,
         "ramp_processes": 4,
+        "ramp_clients": 4,
         "ramp_servers": {"bare websockets", "parley pubsub uvicorn x2"},
         "workspace": {
             "users": 2000,
@@ -90,6 +91,7 @@ PLAN = {
         "ramp_seconds": 20.0,
         "ramp_users": 20,
         "ramp_processes": 1,
+        "ramp_clients": 1,
         "ramp_servers": {"bare websockets", "parley memory uvicorn"},
         "workspace": None,
         "workspace_servers": set(),
@@ -358,7 +360,9 @@ async def connections(config, group, fixtures, plan) -> dict:
     client.abort_all(warm.pop("sockets"))
     await asyncio.sleep(1.0)
     rss_before = group.rss_bytes()
-    async with client.Clients(urls, tokens, plan["ramp"], parley, plan["ramp_seconds"]) as clients:
+    async with client.Clients(
+        urls, tokens, plan["ramp"], parley, plan["ramp_seconds"], plan["ramp_clients"]
+    ) as clients:
         result = await clients.ramp()
         log(
             f"{config.name}: ramp: {result['held']:,}/{plan['ramp']:,} in {result['seconds']} s "

@@ -356,12 +356,12 @@ async def _client_main(conn, urls, tokens, first, count, expect_hello, seconds, 
 
 
 class Clients:
-    """Idle sockets held by several client processes, each under the open-file limit
-    (SOCKETS_PER_CLIENT at most) and each connecting from its own loopback address (127.0.0.2,
-    127.0.0.3, ...), so that no address runs out of ephemeral ports."""
+    """Idle sockets held by `processes` client processes (more if needed to keep each under the
+    open-file limit, SOCKETS_PER_CLIENT at most), each connecting from its own loopback address
+    (127.0.0.2, 127.0.0.3, ...), so that no address runs out of ephemeral ports."""
 
-    def __init__(self, urls, tokens, count: int, expect_hello: bool, seconds: float):
-        processes = max(1, math.ceil(count / SOCKETS_PER_CLIENT))
+    def __init__(self, urls, tokens, count: int, expect_hello: bool, seconds: float, processes=1):
+        processes = max(processes, math.ceil(count / SOCKETS_PER_CLIENT))
         share = math.ceil(count / processes)
         context = multiprocessing.get_context("spawn")
         self.count = count
