@@ -156,6 +156,15 @@ async def open_many(jobs: list[tuple[str, str | None]], expect_hello: bool, labe
     return opened
 
 
+async def close_members(members: list[Member]) -> None:
+    """Drop the sockets at once (no closing handshake) and stop their readers."""
+    for member in members:
+        member.ws.transport.abort()
+        if member.task:
+            member.task.cancel()
+    await asyncio.sleep(0.1)
+
+
 async def drain(phase: Phase, expected, deadline: float) -> None:
     """Wait until every expected delivery came (or was refused), or until `deadline`."""
     while time.perf_counter() < deadline and phase.delivered < expected():
@@ -269,12 +278,7 @@ class Pool:
 
     async def close(self) -> None:
         self.closing = True
-        for members in self.rooms.values():
-            for member in members:
-                member.ws.transport.abort()
-                if member.task:
-                    member.task.cancel()
-        await asyncio.sleep(0.1)
+        await close_members([member for members in self.rooms.values() for member in members])
         self.rooms.clear()
 
 

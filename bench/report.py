@@ -87,7 +87,7 @@ def workspace_rows(results: dict) -> list[str]:
             continue
         lines.append(
             f"| {server['name']} | {_fmt(data['users'])} "
-            f"| {_fmt(data['rooms'])} ({_fmt(data['largest_room'])}) | {_fmt(data['members'])} "
+            f"| {_fmt(data['rooms'])} ({_fmt(data['largest_room'])}) | {_fmt(data['sockets'])} "
             f"| {_fmt(data['send_rate'])} | {_fmt(data['deliveries_per_s'])} "
             f"| {_fmt(data['p50_ms'])} | {_fmt(data['p99_ms'])} | {_fmt(data['max_ms'])} "
             f"| {_fmt(data['lost'])} | {_fmt(data['duplicates'])} | {_fmt(data['errors'])} "

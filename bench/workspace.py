@@ -13,8 +13,9 @@ import time
 import uuid
 
 from tqdm import tqdm
+from websockets.exceptions import ConnectionClosed
 
-from bench.client import BODY, Member, Phase, drain, open_many, outcome
+from bench.client import BODY, Member, Phase, close_members, drain, open_many, outcome
 
 SEED = 15
 ROOMS_PER_USER = 8
@@ -62,6 +63,7 @@ class Workspace:
         self.phase = Phase()
         self.closing = False
         self.connect_errors = 0
+        self.runs = 0
 
     async def open(self, urls, label: str) -> None:
         """urls(index) gives each socket's server URL. A socket that fails to open is left out
@@ -102,7 +104,8 @@ class Workspace:
         phase = self.phase = Phase()
         for member in filter(None, self.members):
             member.seen = set()
-        events = self.schedule(rate, typing_factor, seconds, seed=int(rate * seconds))
+        self.runs += 1
+        events = self.schedule(rate, typing_factor, seconds, seed=SEED + self.runs)
         expected_by_id: dict[str, int] = {}
         typing_expected = 0
         tasks = set()
@@ -142,7 +145,7 @@ class Workspace:
         return {
             "users": len(self.tokens),
             "rooms": len(self.rooms),
-            "members": len(self.members) - self.connect_errors,
+            "sockets": len(self.members) - self.connect_errors,
             "largest_room": max(len(room["members"]) for room in self.rooms),
             "offered_rate": rate,
             "seconds": seconds,
@@ -155,16 +158,12 @@ class Workspace:
     async def _send(self, member: Member, frame: str, client_id: str | None) -> None:
         try:
             await member.ws.send(frame)
-        except Exception:
+        except ConnectionClosed:
             if client_id:
                 self.phase.sent.pop(client_id, None)
             self.phase.error("send_failed")
 
     async def close(self) -> None:
         self.closing = True
-        for member in filter(None, self.members):
-            member.ws.transport.abort()
-            if member.task:
-                member.task.cancel()
-        await asyncio.sleep(0.1)
+        await close_members(list(filter(None, self.members)))
         self.members.clear()
