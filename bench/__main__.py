@@ -333,9 +333,12 @@ async def workspace(config, group, fixture: dict, shape: dict) -> dict:
         )
         rate, typing = shape["rate"], shape["typing_factor"]
         await office.run(rate, typing, 2.0, f"{config.name}: workspace warm-up")
+        client_cpu = time.process_time()
         with Meter(group) as meter:
             row = await office.run(rate, typing, shape["seconds"], f"{config.name}: workspace")
         meter.annotate(row)
+        # The client's own share of the two cores, for the fairness note.
+        row["client_cpu_s"] = round(time.process_time() - client_cpu, 3)
         frames = row["delivered"] + row["typing_received"]
         row["cpu_us_per_frame"] = round(meter.cpu / frames * 1e6, 1) if frames else None
         row["connect_errors"] = office.connect_errors
