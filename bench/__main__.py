@@ -156,6 +156,14 @@ def redis_flush() -> None:
     redis.Redis.from_url(REDIS_DB_URL).flushdb()
 
 
+def redis_clients() -> int:
+    """Connections Redis holds now, from everyone (its maxclients bounds the sockets a layer
+    that needs one per socket can hold)."""
+    import redis
+
+    return redis.Redis.from_url(REDIS_DB_URL).info("clients")["connected_clients"]
+
+
 def machine(database_url: str) -> dict:
     import psutil
     import psycopg
@@ -375,6 +383,8 @@ async def connections(config, group, fixtures, plan) -> dict:
         await asyncio.sleep(2.0)
         result["still_held"] = await clients.still_open()
         rss_after = group.rss_bytes()
+        if config.layer in {"core", "pubsub"}:
+            result["redis_clients"] = redis_clients()
     result["server"] = config.name
     result["server_processes"] = config.processes
     result["rss_before_mb"] = round(rss_before / 2**20, 1)
@@ -384,7 +394,8 @@ async def connections(config, group, fixtures, plan) -> dict:
     )
     log(
         f"{config.name}: {result['still_held']:,}/{plan['ramp']:,} sockets held, "
-        f"{result['connect_rate']:.0f} handshakes/s, {result['kb_per_socket']:.1f} KB each"
+        f"{result['connect_rate']:.0f} handshakes/s, {result['kb_per_socket']:.1f} KB each, "
+        f"{result.get('redis_clients', '-')} Redis clients"
     )
     return result
 
