@@ -1,7 +1,7 @@
 """python -m bench [--quick] [--only WORKLOAD] [--servers NAME,...] [--scale F] [--out DIR]
 
-Starts every server under test on loopback, drives it from this one process, and writes the table,
-JSON and plot to bench/results/ (see docs/benchmarks.md)."""
+Starts every server under test on loopback, drives it from this process (the socket ramp from
+several), and writes the table, JSON and plot to bench/results/ (see docs/benchmarks.md)."""
 
 import argparse
 import asyncio
