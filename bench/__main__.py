@@ -392,10 +392,11 @@ async def connections(config, group, fixtures, plan) -> dict:
     result["kb_per_socket"] = round(
         (rss_after - rss_before) / 1024 / max(result["still_held"], 1), 1
     )
+    redis_note = f", {result['redis_clients']:,} Redis clients" if "redis_clients" in result else ""
     log(
         f"{config.name}: {result['still_held']:,}/{plan['ramp']:,} sockets held, "
-        f"{result['connect_rate']:.0f} handshakes/s, {result['kb_per_socket']:.1f} KB each, "
-        f"{result.get('redis_clients', '-')} Redis clients"
+        f"{result['connect_rate']:.0f} handshakes/s, {result['kb_per_socket']:.1f} KB each"
+        + redis_note
     )
     return result
 
