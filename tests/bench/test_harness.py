@@ -1,6 +1,11 @@
 """The bench's own arithmetic: the workspace's shape and the goals table's verdicts."""
 
+import json
+import time
+from types import SimpleNamespace
+
 from bench import report
+from bench.client import Member, Phase
 from bench.workspace import memberships, room_sizes, sockets_of_users
 
 
@@ -75,3 +80,37 @@ def test_goals_marked_met_or_not_with_the_bare_allowance():
     assert {figure for figure, met in verdicts.items() if met == "met"} == {
         "idle authenticated sockets held"
     }
+
+
+class _Socket:
+    def __init__(self, frames: list[str]):
+        self.frames = frames
+
+    async def __aiter__(self):
+        for frame in self.frames:
+            yield frame
+
+
+async def test_client_counts_frames_however_the_server_serialises_them():
+    ids = [f"00000000-0000-0000-0000-00000000000{n}" for n in range(4)]
+
+    def message(client_id: str, **dumps) -> str:
+        frame = {"type": "message", "room": 1, "message": {"body": "hi", "client_id": client_id}}
+        return json.dumps(frame, **dumps)
+
+    frames = [
+        message(ids[0]),
+        message(ids[1], separators=(",", ":")),
+        json.dumps({"room": 1, "type": "message", "message": {"client_id": ids[2]}}),
+        message(ids[0], separators=(",", ":")),
+        '{"type":"typing","room":1,"user":2}',
+        json.dumps({"room": 1, "type": "typing", "user": 2}),
+        json.dumps({"type": "error", "code": "not_found", "client_id": ids[3]}),
+    ]
+    pool = SimpleNamespace(phase=Phase(), closing=False)
+    pool.phase.sent = dict.fromkeys(ids, time.perf_counter())
+    await Member(_Socket(frames), 1)._read(pool)
+    phase = pool.phase
+    assert (phase.delivered, phase.duplicates, phase.strays, phase.typing) == (3, 1, 0, 2)
+    assert phase.refused == {ids[3]}
+    assert len(phase.latencies) == 3
