@@ -341,6 +341,7 @@ async def workspace(config, group, fixture: dict, shape: dict) -> dict:
         )
         rate, typing = shape["rate"], shape["typing_factor"]
         await office.run(rate, typing, 2.0, f"{config.name}: workspace warm-up")
+        await asyncio.sleep(1.0)  # the warm-up's last typing frames (not drained) come in here
         client_cpu = time.process_time()
         with Meter(group) as meter:
             row = await office.run(rate, typing, shape["seconds"], f"{config.name}: workspace")
