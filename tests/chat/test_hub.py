@@ -2,13 +2,16 @@
 
 import asyncio
 import json
+from urllib.parse import urlsplit
 
+import psutil
 import pytest
 from channels.layers import get_channel_layer
 
 from config.asgi import application
-from tests.chat.conftest import open_socket
+from tests.chat.conftest import open_socket, shared_state_in_redis
 from tests.chat.test_socket_faults import alice_and_bob_in_a_room
+from tests.conftest import TEST_REDIS_URL
 from tests.factories import new_client_id
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -75,3 +78,26 @@ async def test_a_socket_that_falls_behind_is_closed_1013_and_its_sync_misses_not
     await again.send(type="sync", room=room.id, after=0)
     synced = await again.receive_type("sync")
     assert [message["body"] for message in synced["messages"]] == bodies
+
+
+async def test_sockets_read_their_revocation_markers_through_one_redis_client(sockets, settings):
+    """Django's `cache` is one client per async context: read through it, every socket would
+    hold a Redis connection of its own, and Redis refuses clients past 10,000."""
+    shared_state_in_redis(settings)
+    alice, bob, _ = await alice_and_bob_in_a_room()
+    before = _redis_connections()
+    clients = [(await sockets(user))[0] for user in [alice, bob] * 10]
+    for client in clients:
+        await client.send(type="ping")
+        assert (await client.receive_type("pong"))["type"] == "pong"
+    assert len(_redis_connections() - before) < len(clients) // 2  # 20 sockets: 4 here
+
+
+def _redis_connections() -> set:
+    """This process's open TCP connections to the tests' Redis."""
+    port = urlsplit(TEST_REDIS_URL).port or 6379
+    return {
+        connection.laddr
+        for connection in psutil.Process().net_connections(kind="tcp")
+        if connection.raddr and connection.raddr.port == port
+    }
