@@ -1,7 +1,7 @@
-"""python -m bench [--quick] [--only WORKLOAD] [--servers NAME,...] [--out DIR]
+"""python -m bench [--quick] [--only WORKLOAD] [--servers NAME,...] [--scale F] [--out DIR]
 
-Starts every server under test on loopback, drives it from this one process, and writes the table,
-JSON and plot to bench/results/ (see docs/benchmarks.md)."""
+Starts every server under test on loopback, drives it from this process (the socket ramp from
+several), and writes the table, JSON and plot to bench/results/ (see docs/benchmarks.md)."""
 
 import argparse
 import asyncio
@@ -19,10 +19,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bench import client, report
 from bench.servers import ROOT, ServerConfig, ServerGroup, raise_nofile, services_cpu_seconds
+from bench.workspace import Workspace
 
-WORKLOADS = ("fanout", "peak", "connections", "pages")
-BENCH_DB = "parley_bench"
-REDIS_DB_URL = "redis://127.0.0.1:6379/2"
+WORKLOADS = ("fanout", "peak", "workspace", "connections", "pages")
+# Another name for a bench beside someone else's on the same PostgreSQL and Redis.
+BENCH_DB = os.environ.get("BENCH_DB", "parley_bench")
+REDIS_DB_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/2")
 
 
 def server_configs(redis: bool) -> list[ServerConfig]:
@@ -32,6 +34,13 @@ def server_configs(redis: bool) -> list[ServerConfig]:
         ServerConfig("bare websockets", "bare", "websockets"),
         ServerConfig("tutorial uvicorn", "tutorial", "uvicorn", "memory", env=tutorial),
         ServerConfig("tutorial daphne", "tutorial", "daphne", "memory", env=tutorial),
+        ServerConfig(
+            "tutorial pooled uvicorn",
+            "tutorial",
+            "uvicorn",
+            "memory",
+            env={**tutorial, "TUTORIAL_DB_POOL": "1"},
+        ),
         ServerConfig("parley memory uvicorn", "parley", "uvicorn", "memory", env=parley),
         ServerConfig("parley memory daphne", "parley", "daphne", "memory", env=parley),
     ]
@@ -55,14 +64,20 @@ PLAN = {
         "peak_factor": 1.6,
         "peak_max": 5000.0,
         "peak_seconds": 2.0,
-        "ramp": 10_000,
-        "ramp_seconds": 60.0,
-        "ramp_users": 100,
-        "ramp_servers": {
-            "bare websockets",
-            "parley memory uvicorn",
-            "parley pubsub uvicorn x2",
+        "ramp": 50_000,
+        "ramp_seconds": 120.0,
+        "ramp_users": 500,
+        "ramp_processes": 4,
+        "ramp_clients": 4,
+        "ramp_servers": {"bare websockets", "parley pubsub uvicorn x2"},
+        "workspace": {
+            "users": 2000,
+            "rooms": 200,
+            "rate": 50.0,
+            "typing_factor": 5,
+            "seconds": 60.0,
         },
+        "workspace_servers": {"parley pubsub uvicorn x2"},
         "page_servers": {"parley memory uvicorn", "parley memory daphne"},
         "page_requests": 200,
         "servers": None,
@@ -75,12 +90,37 @@ PLAN = {
         "ramp": 300,
         "ramp_seconds": 20.0,
         "ramp_users": 20,
+        "ramp_processes": 1,
+        "ramp_clients": 1,
         "ramp_servers": {"bare websockets", "parley memory uvicorn"},
+        "workspace": None,
+        "workspace_servers": set(),
         "page_servers": {"parley memory uvicorn"},
         "page_requests": 20,
         "servers": {"bare websockets", "parley memory uvicorn"},
     },
 }
+
+
+def scaled(plan: dict, scale: float) -> dict:
+    """The plan with the workspace (users, rooms, rate; at least 5 s) and the socket ramp
+    (sockets, users) multiplied by `scale`: for trying the harness out, not for results."""
+    if scale == 1:
+        return plan
+    plan = {
+        **plan,
+        "ramp": max(20, round(plan["ramp"] * scale)),
+        "ramp_users": max(1, round(plan["ramp_users"] * scale)),
+    }
+    if shape := plan["workspace"]:
+        plan["workspace"] = {
+            **shape,
+            "users": max(10, round(shape["users"] * scale)),
+            "rooms": max(2, round(shape["rooms"] * scale)),
+            "rate": shape["rate"] * scale,
+            "seconds": max(5.0, shape["seconds"] * scale),
+        }
+    return plan
 
 
 def log(text: str) -> None:
@@ -116,6 +156,14 @@ def redis_flush() -> None:
     redis.Redis.from_url(REDIS_DB_URL).flushdb()
 
 
+def redis_clients() -> int:
+    """Connections Redis holds now, from everyone (its maxclients bounds the sockets a layer
+    that needs one per socket can hold)."""
+    import redis
+
+    return redis.Redis.from_url(REDIS_DB_URL).info("clients")["connected_clients"]
+
+
 def machine(database_url: str) -> dict:
     import psutil
     import psycopg
@@ -148,7 +196,7 @@ def run(command: list[str], env: dict) -> None:
     subprocess.run(command, cwd=ROOT, env={**os.environ, **env}, check=True)
 
 
-def prepare(plan: dict, env: dict, tmp: Path) -> dict:
+def prepare(plan: dict, only: set[str], env: dict, tmp: Path) -> dict:
     import json
 
     parley = {**env, "DJANGO_SETTINGS_MODULE": "config.settings", "REDIS_URL": ""}
@@ -170,6 +218,16 @@ def prepare(plan: dict, env: dict, tmp: Path) -> dict:
             ",".join(map(str, plan["sizes"])),
             "--ramp-users",
             str(plan["ramp_users"]),
+            *(
+                [
+                    "--workspace-users",
+                    str(plan["workspace"]["users"]),
+                    "--workspace-rooms",
+                    str(plan["workspace"]["rooms"]),
+                ]
+                if plan["workspace"] and "workspace" in only
+                else []
+            ),
         ],
         parley,
     )
@@ -274,31 +332,72 @@ async def peak(config, group, pool, room_id, plan) -> dict:
     return {"steps": steps, "best": best, "half": half, "client_bound": client_bound}
 
 
-async def connections(config, group, fixtures, count, plan) -> dict:
-    """Ramp idle authenticated sockets; held count, connect rate and server RSS per socket."""
+async def workspace(config, group, fixture: dict, shape: dict) -> dict:
+    """The workspace workload: every socket open, 2 s unmeasured, then `shape["seconds"]`."""
+    office = Workspace(fixture)
+    try:
+        await office.open(
+            lambda n: config.ws_url(group.ports[n % len(group.ports)], 0), config.name
+        )
+        rate, typing = shape["rate"], shape["typing_factor"]
+        await office.run(rate, typing, 2.0, f"{config.name}: workspace warm-up")
+        await asyncio.sleep(1.0)  # the warm-up's last typing frames (not drained) come in here
+        client_cpu = time.process_time()
+        with Meter(group) as meter:
+            row = await office.run(rate, typing, shape["seconds"], f"{config.name}: workspace")
+        meter.annotate(row)
+        # The client's own share of the two cores, for the fairness note.
+        row["client_cpu_s"] = round(time.process_time() - client_cpu, 3)
+        frames = row["delivered"] + row["typing_received"]
+        row["cpu_us_per_frame"] = round(meter.cpu / frames * 1e6, 1) if frames else None
+        row["connect_errors"] = office.connect_errors
+        _say(config.name, "workspace", row)
+        log(
+            f"{config.name}: workspace: {row['typing_received']:,} of "
+            f"{row['typing_expected']:,} typing frames, {row['connect_errors']} sockets refused"
+        )
+        return row
+    finally:
+        await office.close()
+
+
+async def connections(config, group, fixtures, plan) -> dict:
+    """Ramp idle authenticated sockets from several client processes: handshakes per second
+    during the ramp, sockets still answering a ping 2 s later, server RSS growth per socket."""
     parley = config.kind == "parley"
     ramp = fixtures["ramp"]
     tokens = ramp["tokens"] if parley else [None]
-
-    def urls(index):
-        return config.ws_url(group.ports[index % len(group.ports)], ramp["room"])
-
-    warm = await client.ramp(urls, tokens, 20, parley, config.name, plan["ramp_seconds"])
+    urls = [config.ws_url(port, ramp["room"]) for port in group.ports]
+    warm = await client.ramp(urls, tokens, 20, parley, plan["ramp_seconds"], label=config.name)
     client.abort_all(warm.pop("sockets"))
     await asyncio.sleep(1.0)
     rss_before = group.rss_bytes()
-    result = await client.ramp(urls, tokens, count, parley, config.name, plan["ramp_seconds"])
-    sockets = result.pop("sockets")
-    await asyncio.sleep(2.0)
-    result["still_held"] = await client.still_open(sockets)
-    rss_after = group.rss_bytes()
-    client.abort_all(sockets)
+    async with client.Clients(
+        urls, tokens, plan["ramp"], parley, plan["ramp_seconds"], plan["ramp_clients"]
+    ) as clients:
+        result = await clients.ramp()
+        log(
+            f"{config.name}: ramp: {result['held']:,}/{plan['ramp']:,} in {result['seconds']} s "
+            f"({result['connect_rate']:.0f} handshakes/s) from "
+            f"{result['client_processes']} client processes"
+        )
+        await asyncio.sleep(2.0)
+        result["still_held"] = await clients.still_open()
+        rss_after = group.rss_bytes()
+        if config.layer in {"core", "pubsub"}:
+            result["redis_clients"] = redis_clients()
+    result["server"] = config.name
+    result["server_processes"] = config.processes
     result["rss_before_mb"] = round(rss_before / 2**20, 1)
     result["rss_delta_mb"] = round((rss_after - rss_before) / 2**20, 1)
-    result["kb_per_socket"] = round((rss_after - rss_before) / 1024 / max(result["held"], 1), 1)
+    result["kb_per_socket"] = round(
+        (rss_after - rss_before) / 1024 / max(result["still_held"], 1), 1
+    )
+    redis_note = f", {result['redis_clients']:,} Redis clients" if "redis_clients" in result else ""
     log(
-        f"{config.name}: {result['still_held']:,}/{count:,} sockets held, "
-        f"{result['connect_rate']:.0f}/s, {result['kb_per_socket']:.1f} KB each"
+        f"{config.name}: {result['still_held']:,}/{plan['ramp']:,} sockets held, "
+        f"{result['connect_rate']:.0f} handshakes/s, {result['kb_per_socket']:.1f} KB each"
+        + redis_note
     )
     return result
 
@@ -340,13 +439,21 @@ async def bench_server(config, env, fixtures, plan, only, log_dir) -> dict:
                     log(f"{config.name}: pages {result['pages']}")
                 if not group.alive():
                     raise RuntimeError("a server process exited during the run")
-        if "connections" in only and config.name in plan["ramp_servers"]:
+        if "workspace" in only and config.name in plan["workspace_servers"]:
             if config.layer in {"core", "pubsub"}:
                 redis_flush()
             with ServerGroup(config, env, log_dir).start() as group:
-                result["connections"] = await connections(
-                    config, group, fixtures, plan["ramp"], plan
+                result["workspace"] = await workspace(
+                    config, group, fixtures["workspace"], plan["workspace"]
                 )
+                if not group.alive():
+                    raise RuntimeError("a server process exited during the workspace run")
+        if "connections" in only and config.name in plan["ramp_servers"]:
+            if config.layer in {"core", "pubsub"}:
+                redis_flush()
+            ramp_config = config.with_processes(plan["ramp_processes"])
+            with ServerGroup(ramp_config, env, log_dir).start() as group:
+                result["connections"] = await connections(ramp_config, group, fixtures, plan)
     except Exception as error:
         traceback.print_exc()
         result["failed"] = f"{type(error).__name__}: {error}"
@@ -358,10 +465,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true", help="the CI smoke run (< 1 minute)")
     parser.add_argument("--only", choices=WORKLOADS, action="append", help="run only this")
     parser.add_argument("--servers", help="comma-separated server names to run (default: all)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply the workspace and the socket ramp (to try them out; results use 1)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "full"
-    plan = PLAN[mode]
+    plan = scaled(PLAN[mode], args.scale)
     only = set(args.only or WORKLOADS)
     began = time.monotonic()
     log(f"open-files limit raised to {raise_nofile()}")
@@ -391,11 +504,12 @@ def main(argv: list[str]) -> int:
         "machine": machine(database_url),
         "redis": redis,
         "peak_room": plan["peak_room"],
+        "scale": args.scale,
         "plan": {k: sorted(v) if isinstance(v, set) else v for k, v in plan.items()},
         "servers": [],
     }
     with tempfile.TemporaryDirectory(prefix="parley-bench-") as tmp:
-        fixtures = prepare(plan, env, Path(tmp))
+        fixtures = prepare(plan, only, env, Path(tmp))
         results["page_queries"] = fixtures["pages"]["queries"]
         log_dir = args.out / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)

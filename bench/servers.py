@@ -1,6 +1,7 @@
 """Start and stop the servers under test on free loopback ports; read their CPU and memory."""
 
 import contextlib
+import dataclasses
 import os
 import resource
 import signal
@@ -75,6 +76,13 @@ class ServerConfig:
     layer: str = "-"  # memory | core | pubsub
     processes: int = 1
     env: dict = field(default_factory=dict)
+
+    def with_processes(self, processes: int) -> "ServerConfig":
+        """The same server run as `processes` processes, named for it ("... x4")."""
+        if processes == self.processes:
+            return self
+        base = self.name.removesuffix(f" x{self.processes}")
+        return dataclasses.replace(self, name=f"{base} x{processes}", processes=processes)
 
     def command(self, port: int) -> list[str]:
         if self.kind == "bare":

@@ -1,7 +1,8 @@
 """Fill the bench database: users with API tokens, rooms, history; count the pages' queries.
 
 Run in its own process with the servers' environment (DJANGO_SETTINGS_MODULE=config.settings):
-python -m bench.setup OUT.json --sizes 2,10,100,500 --ramp-users 100 --pages 50"""
+python -m bench.setup OUT.json --sizes 2,10,100,500 --ramp-users 100 --pages 50 \
+    --workspace-users 2000 --workspace-rooms 200"""
 
 import argparse
 import json
@@ -17,6 +18,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="2,10,100,500")
     parser.add_argument("--ramp-users", type=int, default=100)
     parser.add_argument("--pages", type=int, default=50)
+    parser.add_argument("--workspace-users", type=int, default=0, help="0: no workspace")
+    parser.add_argument("--workspace-rooms", type=int, default=200)
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     django.setup()
@@ -25,6 +28,9 @@ def main() -> None:
         "rooms": [fanout_room(size, index) for index, size in enumerate(sizes)],
         "ramp": ramp_users(args.ramp_users),
         "pages": pages(args.pages),
+        "workspace": workspace(args.workspace_users, args.workspace_rooms)
+        if args.workspace_users
+        else None,
     }
     with open(args.out, "w") as out:
         json.dump(result, out)
@@ -70,6 +76,51 @@ def ramp_users(count: int) -> dict:
     members = _users("ramp-", max(count, 1))
     room = _room("ramp", [user for user, _ in members])
     return {"room": room.id, "tokens": [key for _, key in members]}
+
+
+def workspace(users: int, rooms: int) -> dict:
+    """`users` users with a token each in `rooms` rooms of Zipf sizes (bench/workspace.py)."""
+    from django.db import transaction
+
+    from bench.workspace import (
+        ROOMS_PER_USER,
+        SECOND_SOCKET,
+        memberships,
+        room_sizes,
+        sockets_of_users,
+    )
+    from chat.models import Membership, Room
+
+    members = memberships(users, room_sizes(users, rooms, ROOMS_PER_USER))
+    with transaction.atomic():
+        people = _users("w-", users)
+        created = Room.objects.bulk_create(
+            [
+                Room(
+                    kind=Room.Kind.PRIVATE,
+                    name=f"workspace-{n}",
+                    slug=f"workspace-{n}",
+                    created_by=people[room[0]][0],
+                )
+                for n, room in enumerate(members)
+            ]
+        )
+        Membership.objects.bulk_create(
+            [
+                Membership(room=room, user=people[user][0], role="owner" if n == 0 else "member")
+                for room, users_in in zip(created, members, strict=True)
+                for n, user in enumerate(users_in)
+            ],
+            batch_size=5000,
+        )
+    return {
+        "rooms": [
+            {"id": room.id, "members": users_in}
+            for room, users_in in zip(created, members, strict=True)
+        ],
+        "tokens": [key for _, key in people],
+        "sockets": sockets_of_users(users, SECOND_SOCKET),
+    }
 
 
 def _history(room, author, count: int) -> None:

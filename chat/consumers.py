@@ -8,12 +8,14 @@ import contextlib
 import json
 import logging
 import uuid
+from collections import deque
 
 from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from redis.exceptions import RedisError
@@ -33,6 +35,7 @@ from chat.serializers import (
     room_event_frame,
 )
 from realtime import publisher
+from realtime.hub import hub
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +130,13 @@ def _client_id(frame: dict) -> uuid.UUID:
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
+    """A socket, fed by this process's hub (realtime/hub.py) rather than by a channel of its own
+    in the layer: the frames every member gets (a room's messages, typing, presence) are written
+    as the publisher serialised them, from the hub's task, through a queue of this socket's
+    (`outbox`); the events that change the socket's state (a room added or lost, a revocation)
+    go through `inbox` and are handled one at a time, between the client's frames, as Channels
+    would. Once such an event waits, later frames queue behind it, so none overtakes a removal."""
+
     user = None
     credential: Credential | None = None
     rooms: set[int]
@@ -148,14 +158,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # One write to the client at a time: the backstop's task may send too, and two writes
         # waiting on a client that is not reading would break the connection.
         self.send_lock = asyncio.Lock()
+        self.inbox = asyncio.Queue()
+        self.events_pending = 0  # in the inbox or being handled
+        self.outbox = deque()
+        self.writer = None  # the task writing the outbox, while it holds anything
 
     @property
     def socket_id(self) -> str:
         return self.channel_name
 
     async def __call__(self, scope, receive, send):
+        self.scope = scope
+        self.base_send = send
+        self.channel_layer = None  # the hub subscribes for the socket
+        self.channel_name = f"socket.{uuid.uuid4().hex}"
         try:
-            await super().__call__(scope, receive, send)
+            await await_many_dispatch([receive, self.inbox.get], self.dispatch)
+        except StopConsumer:
+            pass
         except Exception:
             # The channel layer failed (Redis down) while subscribing the socket or reading its
             # channel: never an HTTP 500 or a bare 1011, but "try again".
@@ -194,17 +214,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         database call here goes through database_sync_to_async, which closes stale connections
         itself, so live deliveries never queue behind database work. An event handler's failure
         is logged, and the socket lives."""
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
+        if message["type"].startswith("websocket."):
+            await getattr(self, get_handler_name(message))(message)
+            return
         try:
-            await handler(message)
-        except StopConsumer:
-            raise
+            if message["type"] in self.instant:
+                self.deliver_now(message)
+            else:
+                await getattr(self, get_handler_name(message))(message)
         except Exception:
-            if message["type"].startswith("websocket."):
-                raise
             logger.exception("socket event %s failed", message["type"])
+        finally:
+            self.events_pending -= 1
 
     async def auth_timeout(self):
         if self.user is None:
@@ -222,8 +243,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             revocation.append(publisher.token_group(credential.token_id))
         try:
             for group in revocation:
-                await self.channel_layer.group_add(group, self.channel_name)
-                self.groups_joined.append(group)
+                await self.subscribe(group)
             admitted, user, rooms, status = await _handshake_hop(self._admit)()
         except Exception:
             logger.exception("could not admit a socket")
@@ -243,9 +263,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_TOO_MANY)
             return
         self.user = user
-        for group in [publisher.EVERYONE_GROUP, *(publisher.room_group(room.id) for room in rooms)]:
-            await self.channel_layer.group_add(group, self.channel_name)
-            self.groups_joined.append(group)
+        try:
+            for group in [publisher.EVERYONE_GROUP, *(publisher.room_group(r.id) for r in rooms)]:
+                await self.subscribe(group)
+        except Exception:
+            logger.exception("could not subscribe a socket's rooms")
+            await self.close(code=CLOSE_TRY_AGAIN)
+            return
         self.rooms = {room.id for room in rooms}
         self.seqs = {room.id: room.last_seq for room in rooms}
         sockets.registry().add(self)
@@ -302,9 +326,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.auth_timer is not None:
             self.auth_timer.cancel()
         sockets.registry().discard(self)
+        self.outbox.clear()
         try:
             for group in self.groups_joined:
-                await self.channel_layer.group_discard(group, self.channel_name)
+                await hub().unsubscribe(group, self)
             if self.counted:
                 await database_sync_to_async(presence.socket_close)(
                     user_id=self.credential.user_id, socket_id=self.socket_id
@@ -373,7 +398,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if group not in self.groups_joined:
                 continue  # told already
             self.groups_joined.remove(group)
-            await self.channel_layer.group_discard(group, self.channel_name)
+            await hub().unsubscribe(group, self)
             told.append(room_id)
         if not told:
             return
@@ -392,6 +417,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Start closing, without waiting: the server finishes a close only once it has read the
         client's reply, which queues behind frames the client sent before it, and this consumer
         must go on taking (and ignoring) those for the reply to arrive."""
+        self.close_soon(code, reason)
+
+    def close_soon(self, code=None, reason=None):
         if self.closing:
             return
         self.closing = True
@@ -622,18 +650,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_typing(self, frame):
         room_id = _room_id(frame)
-        if room_id not in self.rooms or not await database_sync_to_async(access.is_member)(
-            user=self.user, room_id=room_id
-        ):
+        # No query: the rooms of a socket that passed recheck() are current (every loss of a
+        # room changes the revocation marker), and typing is the most frequent frame of all.
+        if room_id not in self.rooms:
             raise NotFound("No such room.")
-        await self.channel_layer.group_send(
-            publisher.room_group(room_id),
-            {
-                "type": "chat.typing",
-                "room": room_id,
-                "user": self.user.id,
-                "display_name": self.user.display_name,
-            },
+        await publisher.typing_publish(
+            room_id=room_id, user_id=self.user.id, display_name=self.user.display_name
         )
 
     async def on_rooms(self, frame):
@@ -729,40 +751,87 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "members": on_members,
     }
 
-    # Events from the channel layer.
+    # Events from the hub.
 
-    async def room_frame(self, event):
+    async def subscribe(self, group: str) -> None:
+        await hub().subscribe(group, self)
+        self.groups_joined.append(group)
+
+    def deliver(self, event: dict) -> None:
+        """From the hub, which must not wait: a frame for every member is written at once,
+        unless an event that changes this socket's state is still waiting (it goes first)."""
+        if self.events_pending or event["type"] not in self.instant:
+            self.events_pending += 1
+            self.inbox.put_nowait(event)
+        else:
+            self.deliver_now(event)
+
+    def deliver_now(self, event: dict) -> None:
+        frame = self.instant[event["type"]](self, event)
+        if frame is not None:
+            self.write(frame)
+
+    def events_lost(self) -> None:
+        """Events for this process were dropped (the layer's queue was full): rather than miss
+        them, perhaps a revocation among them, the client reconnects and syncs."""
+        self.close_soon(code=CLOSE_TRY_AGAIN)
+
+    def write(self, frame: str) -> None:
+        """Queue a frame for the client. One that has fallen CHAT_OUTBOX_MAX frames behind is
+        closed with 1013, so it reconnects and syncs: the server holds no unbounded backlog, and
+        nothing is dropped unseen."""
+        if self.closing or self.revoked:
+            return
+        if len(self.outbox) >= settings.CHAT_OUTBOX_MAX:
+            logger.info("closing a socket %s frames behind", len(self.outbox))
+            self.outbox.clear()
+            self.close_soon(code=CLOSE_TRY_AGAIN)
+            return
+        self.outbox.append(frame)
+        if self.writer is None:
+            self.writer = asyncio.ensure_future(self._write_outbox())
+            self.writer.add_done_callback(_log_failure)
+
+    async def _write_outbox(self) -> None:
+        try:
+            while self.outbox:
+                await self.send(text_data=self.outbox.popleft())
+        finally:
+            self.writer = None
+
+    def room_frame(self, event) -> str | None:
         room_id = event["room"]
-        if room_id in self.rooms:
-            if "seq" in event:
-                self.seqs[room_id] = max(self.seqs[room_id], event["seq"])
-            await self.send(text_data=event["frame"])
+        if room_id not in self.rooms:
+            return None
+        if "seq" in event:
+            self.seqs[room_id] = max(self.seqs.get(room_id, 0), event["seq"])
+        return event["frame"]
 
-    async def chat_typing(self, event):
+    def from_room_mate(self, event) -> str | None:
+        """A room-mate's typing or presence: not news to the room-mate themselves."""
         if event["room"] in self.rooms and event["user"] != self.user.id:
-            await self.send_json(
-                {
-                    "type": "typing",
-                    "room": event["room"],
-                    "user": event["user"],
-                    "display_name": event["display_name"],
-                }
-            )
+            return event["frame"]
+        return None
 
-    async def chat_presence(self, event):
-        """A room-mate's presence changed (one's own is no news to oneself)."""
-        if event["room"] in self.rooms and event["user"] != self.user.id:
-            await self.send(text_data=event["frame"])
-
-    async def chat_receipt(self, event):
+    def receipt_frame(self, event) -> str | None:
         """A room-mate's read position moved: shown only to people who send receipts
         themselves."""
-        if (
-            event["room"] in self.rooms
-            and event["user"] != self.user.id
-            and self.user.send_read_receipts
-        ):
-            await self.send(text_data=event["frame"])
+        return self.from_room_mate(event) if self.user.send_read_receipts else None
+
+    def client_frame(self, event) -> str | None:
+        """A frame for the user's own sockets (their read marker moved) or for everyone's (a new
+        public room), sent as it is; never before `hello`."""
+        return event["frame"] if self.user is not None else None
+
+    # Frames every socket of a group gets as they are (or not at all): delivered by the hub's
+    # task, never waiting for this socket's own.
+    instant = {
+        "room.frame": room_frame,
+        "chat.typing": from_room_mate,
+        "chat.presence": from_room_mate,
+        "chat.receipt": receipt_frame,
+        "client.frame": client_frame,
+    }
 
     async def user_settings(self, event):
         """The user changed who sees their presence and receipts: follow it here too."""
@@ -780,8 +849,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         if not rooms:
             return
-        await self.channel_layer.group_add(publisher.room_group(room_id), self.channel_name)
-        self.groups_joined.append(publisher.room_group(room_id))
+        await self.subscribe(publisher.room_group(room_id))
         self.rooms.add(room_id)
         self.seqs[room_id] = rooms[0].last_seq
         await self.send_json({"type": "room.added", "room": room_dict(rooms[0])})
@@ -794,19 +862,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return  # stale event: the user is a member again
         await self.rooms_lost({room_id}, event["reason"])
 
-    async def client_frame(self, event):
-        """A frame for the user's own sockets (their read marker moved) or for everyone's (a new
-        public room), sent as it is; never before `hello`."""
-        if self.user is not None:
-            await self.send(text_data=event["frame"])
-
     async def auth_revoked(self, event):
         await self.revoke()
-
-    async def layer_overflowed(self, event):
-        """Events for this socket were dropped (its queue was full): rather than miss them,
-        perhaps a revocation among them, the client reconnects and syncs."""
-        await self.close(code=CLOSE_TRY_AGAIN)
 
 
 async def _refuse_try_again(receive, send, *, accepted: bool) -> None:

@@ -111,6 +111,9 @@ AUTH_USER_MODEL = "accounts.User"
 # CHANNEL_LAYER_URLS the layer alone is sharded over several Redis instances (channels-redis
 # hashes each group and channel to one of them); cache, rate limits and counts stay on REDIS_URL.
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Each process reads every event for its sockets from one channel (realtime/hub.py), so that
+# channel may hold a burst: the layers' default capacity (100) would drop events of a busy room.
+CHANNEL_CAPACITY = 20_000
 # pub/sub is the default: the benchmark measured the lowest CPU per delivery and no errors with it.
 CHANNEL_LAYER_BACKEND = os.environ.get("CHANNEL_LAYER", "pubsub")
 if REDIS_URL:
@@ -129,6 +132,7 @@ if REDIS_URL:
                     for url in env_list("CHANNEL_LAYER_URLS", REDIS_URL)
                 ],
                 "prefix": os.environ.get("REDIS_PREFIX", "parley"),
+                "capacity": CHANNEL_CAPACITY,
             },
         }
     }
@@ -143,7 +147,12 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "chat.layers.OverflowAwareInMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "realtime.layers.OverflowAwareInMemoryChannelLayer",
+            "CONFIG": {"capacity": CHANNEL_CAPACITY},
+        }
+    }
     # One process: log-in throttle counts and revocation markers must not be culled by a flood
     # of other keys (the default keeps 300 entries).
     CACHES = {
@@ -299,6 +308,8 @@ CHAT_RECEIPTS_MAX_MEMBERS = int(os.environ.get("CHAT_RECEIPTS_MAX_MEMBERS", "20"
 CHAT_PRESENCE_ROOM_MAX = int(os.environ.get("CHAT_PRESENCE_ROOM_MAX", "50"))
 # A client that reads nothing for this long while the server has a frame for it is closed (1013).
 CHAT_SEND_TIMEOUT = float(os.environ.get("CHAT_SEND_TIMEOUT", "10"))
+# A socket this many frames behind its room is closed with 1013 (reconnect and sync).
+CHAT_OUTBOX_MAX = int(os.environ.get("CHAT_OUTBOX_MAX", "1000"))
 CHAT_TICKET_TTL = 60
 CHAT_AUTH_TIMEOUT = 5
 

@@ -2,6 +2,7 @@
 their commit, control events), and the revocation marker every socket frame checks."""
 
 import asyncio
+import functools
 import json
 import logging
 import secrets
@@ -9,8 +10,10 @@ from collections.abc import Awaitable, Callable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.signals import setting_changed
 from django.db import transaction
+from django.dispatch import receiver
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +48,7 @@ async def publish(group: str, event: dict, *, room_id: int | None = None) -> boo
     """Send an event to a group, retrying on a fresh connection. When it still fails, False,
     and the room's sockets in this process are told to `sync` it (those in other processes learn
     it from their backstop, which compares each room's last seq with what they were sent)."""
+    event = {**event, "group": group}  # each process reads all its groups from one channel
     for delay in PUBLISH_DELAYS:
         await asyncio.sleep(delay)
         try:
@@ -108,6 +112,13 @@ def room_notice(*, room_id: int, event_type: str, user_id: int, frame: dict) -> 
     _group_send(room_group(room_id), event)
 
 
+async def typing_publish(*, room_id: int, user_id: int, display_name: str) -> None:
+    """Tell a room's sockets that someone is typing, serialised once."""
+    frame = {"type": "typing", "room": room_id, "user": user_id, "display_name": display_name}
+    event = {"type": "chat.typing", "room": room_id, "user": user_id, "frame": json.dumps(frame)}
+    await publish(room_group(room_id), event)
+
+
 def user_settings_changed(*, user_id: int) -> None:
     """Tell the user's sockets to reload their presence and receipt settings."""
     _group_send(user_group(user_id), {"type": "user.settings"})
@@ -127,17 +138,31 @@ def _marker_key(user_id: int) -> str:
     return f"revoked:{user_id}"
 
 
+@functools.cache
+def _markers():
+    """One cache client for the whole process. Django's `cache` is one per async context, so
+    every socket reading it would hold a Redis connection of its own (50,000 sockets: more than
+    Redis accepts)."""
+    return caches.create_connection(DEFAULT_CACHE_ALIAS)
+
+
+@receiver(setting_changed)
+def _forget_markers_client(*, setting, **kwargs):
+    if setting == "CACHES":
+        _markers.cache_clear()
+
+
 def revocation_marker(*, user_id: int) -> str | None:
     """A value that changes whenever one of the user's credentials or memberships is revoked
     (None when none was, lately); a socket compares it on every frame."""
-    return cache.get(_marker_key(user_id))
+    return _markers().get(_marker_key(user_id))
 
 
 def revocation_mark(*, user_id: int) -> None:
     """Change the user's marker, so each of their sockets re-checks in full at its next frame.
     A fresh random value, never a counter: a counter restarting with Redis could repeat one."""
     try:
-        cache.set(_marker_key(user_id), secrets.token_hex(8), MARKER_TTL)
+        _markers().set(_marker_key(user_id), secrets.token_hex(8), MARKER_TTL)
     except Exception:  # the backstop re-checks every socket within CHAT_REVALIDATE_SECONDS
         logger.exception("could not store the revocation marker of user %s", user_id)
 

@@ -57,11 +57,17 @@ def channel_layer(request, settings):
                 "CONFIG": {
                     "hosts": [{"address": TEST_REDIS_URL, "socket_timeout": None}],
                     "prefix": prefix,
+                    "capacity": settings.CHANNEL_CAPACITY,
                 },
             }
         }
     else:
-        layers = {"default": {"BACKEND": "chat.layers.OverflowAwareInMemoryChannelLayer"}}
+        layers = {
+            "default": {
+                "BACKEND": "realtime.layers.OverflowAwareInMemoryChannelLayer",
+                "CONFIG": {"capacity": settings.CHANNEL_CAPACITY},
+            }
+        }
     with override_settings(CHANNEL_LAYERS=layers):
         channel_layers.backends.clear()
         yield request.param

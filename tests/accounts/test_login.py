@@ -61,15 +61,16 @@ def test_logout_tells_the_sessions_sockets_to_close(
     from realtime import publisher
 
     client.force_login(user)
+    group = publisher.session_group(client.session.session_key)
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(publisher.session_group(client.session.session_key), channel)
+    async_to_sync(layer.group_add)(group, channel)
 
     with django_capture_on_commit_callbacks(execute=True):
         client.post(LOGOUT)
 
     event = async_to_sync(layer.receive)(channel)
-    assert event == {"type": "auth.revoked", "reason": "logged_out"}
+    assert event == {"type": "auth.revoked", "reason": "logged_out", "group": group}
 
 
 def test_sixth_attempt_is_refused_even_with_the_right_password(client, user, settings, any_cache):

@@ -22,8 +22,8 @@ def session_cookie(user) -> str:
 class ChatClient:
     """A WebSocket client on the real ASGI application, with JSON helpers."""
 
-    def __init__(self, headers):
-        self.communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
+    def __init__(self, headers, app=application):
+        self.communicator = WebsocketCommunicator(app, "/ws/chat/", headers=headers)
 
     async def connect(self):
         connected, _ = await self.communicator.connect()
@@ -67,13 +67,13 @@ class ChatClient:
         await self.communicator.disconnect()
 
 
-async def open_socket(user, *, origin=ORIGIN) -> tuple[ChatClient, dict]:
+async def open_socket(user, *, origin=ORIGIN, app=application) -> tuple[ChatClient, dict]:
     """A browser-like socket for `user` (session cookie, same-site Origin) and its hello."""
     cookie = await sync_to_async(session_cookie)(user)
     headers = [(b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode())]
     if origin:
         headers.append((b"origin", origin))
-    client = await ChatClient(headers).connect()
+    client = await ChatClient(headers, app).connect()
     hello = await client.receive()
     assert hello["type"] == "hello", hello
     return client, hello

@@ -153,7 +153,7 @@ async def test_faults_leave_open_sockets_usable(sockets, failing_publishes):
     assert (await receiver.receive_type("message"))["message"]["body"] == "two"
 
 
-async def test_a_socket_whose_queue_overflows_is_closed_1013_rather_than_missing_events(
+async def test_the_sockets_of_a_process_whose_channel_overflows_are_closed_1013(
     sockets, channel_layer
 ):
     if channel_layer != "memory":
@@ -161,9 +161,9 @@ async def test_a_socket_whose_queue_overflows_is_closed_1013_rather_than_missing
     alice, _, room = await alice_and_bob_in_a_room()
     client, _ = await sockets(alice)
     layer = get_channel_layer()
-    channel = next(iter(layer.groups[f"room.{room.id}"]))
-    # More events than the socket's queue holds, before it can read one (a revocation could be
-    # among those dropped).
+    channel = next(iter(layer.groups[f"room.{room.id}"]))  # the process's, read by its hub
+    # More events than the process's channel holds, before the hub can read one (a revocation
+    # could be among those dropped): rather than miss them, the sockets reconnect and sync.
     for n in range(layer.capacity + 10):
         with contextlib.suppress(ChannelFull):  # dropped, as group_send drops it
             await layer.send(channel, {"type": "room.frame", "room": 0, "frame": str(n)})
