@@ -141,9 +141,6 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("REDIS_PREFIX", "parley"),
-            # Else each socket (an asyncio task, with a cache object of its own) opens and holds
-            # a Redis connection of its own.
-            "OPTIONS": {"pool_class": "config.redis_pool.SharedConnectionPool"},
         }
     }
 else:
