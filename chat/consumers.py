@@ -244,7 +244,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             for group in revocation:
                 await self.subscribe(group)
-            admitted, user, rooms, status = await _handshake_hop(self._admit)()
+            admitted, user, rooms, status = await database_sync_to_async(self._admit)()
         except Exception:
             logger.exception("could not admit a socket")
             await self.close(code=CLOSE_TRY_AGAIN)
@@ -309,7 +309,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     def _admit(self):
         """The credential checked and the user loaded again (now that revocations reach the
         socket), the socket counted, and the user's rooms: (outcome, user, rooms, the user's
-        new presence if this socket changed it). One database connection, one thread hop."""
+        new presence if this socket changed it). One hop to the database thread, which also keeps
+        a handshake behind the work of the user's sockets that are closing (and their release)."""
         self.marker = _read_marker(self.credential.user_id)
         user = credential_user(self.credential)
         if user is None:
@@ -889,13 +890,6 @@ def _naming_client_id(error: dict, frame) -> dict:
 def _log_failure(task: asyncio.Task) -> None:
     if not task.cancelled() and task.exception() is not None:
         logger.warning("socket task failed", exc_info=task.exception())
-
-
-def _handshake_hop(function):
-    """`function` (a handshake's database work) on a thread of the pool, not on the one thread
-    that Channels gives all database work: handshakes then wait on PostgreSQL and Redis side by
-    side, where that one thread queued them (measured: 1.6 times the handshakes per second)."""
-    return database_sync_to_async(function, thread_sensitive=False)
 
 
 def _read_marker(user_id: int):

@@ -50,7 +50,9 @@ class SocketAuthMiddleware:
             scheme, _, key = authorization.partition(" ")
             token = None
             if scheme.lower() == "bearer" and key.strip():
-                # On a thread of the pool, as the consumer's handshake work (chat.consumers).
+                # A read alone: on a thread of the pool, not queued behind the work of every
+                # socket on the one thread Channels gives the database (the consumer's admission
+                # stays there, in order with the release of closing sockets).
                 lookup = database_sync_to_async(api_token_authenticate, thread_sensitive=False)
                 token = await lookup(key=key.strip())
             if token is None:
