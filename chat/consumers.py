@@ -12,7 +12,6 @@ from collections import deque
 
 from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.utils import await_many_dispatch
@@ -23,6 +22,7 @@ from redis.exceptions import RedisError
 from accounts.credentials import Credential, credential_user, credentials_valid
 from accounts.services import socket_ticket_redeem, time_zone_report, time_zone_valid
 from chat import access, presence, queries, ratelimit, services, sockets
+from chat.db import in_database_thread
 from chat.errors import BadRequest, ChatError, NotFound, RateLimited
 from chat.models import BIGINT_MAX, Message
 from chat.serializers import (
@@ -244,7 +244,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             for group in revocation:
                 await self.subscribe(group)
-            admitted, user, rooms, status = await database_sync_to_async(self._admit)()
+            admitted, user, rooms, status = await in_database_thread(self._admit)()
         except Exception:
             logger.exception("could not admit a socket")
             await self.close(code=CLOSE_TRY_AGAIN)
@@ -294,7 +294,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Tell those who may see it that this socket changed the user's presence; a fault here
         costs only timeliness, as in presence_refresh."""
         try:
-            await database_sync_to_async(services.presence_tell)(user=self.user, status=status)
+            await in_database_thread(services.presence_tell)(user=self.user, status=status)
         except Exception:
             logger.exception("could not tell the presence of user %s", self.user.id)
 
@@ -302,7 +302,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Tell those who may see it if the user's presence changed; a fault here costs only
         timeliness (the next change, or the expiry of the socket's entry, corrects it)."""
         try:
-            await database_sync_to_async(services.presence_refresh)(user_id=self.user.id)
+            await in_database_thread(services.presence_refresh)(user_id=self.user.id)
         except Exception:
             logger.exception("could not refresh the presence of user %s", self.user.id)
 
@@ -332,12 +332,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             for group in self.groups_joined:
                 await hub().unsubscribe(group, self)
             if self.counted:
-                await database_sync_to_async(presence.socket_close)(
+                await in_database_thread(presence.socket_close)(
                     user_id=self.credential.user_id, socket_id=self.socket_id
                 )
-                await database_sync_to_async(services.presence_refresh)(
-                    user_id=self.credential.user_id
-                )
+                await in_database_thread(services.presence_refresh)(user_id=self.credential.user_id)
         except Exception:  # the layer or Redis is down: groups and counts expire by themselves
             logger.exception("could not release a closed socket")
 
@@ -348,7 +346,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         marker = await sync_to_async(_read_marker, thread_sensitive=False)(self.user.id)
         if marker is not _UNKNOWN and marker == self.marker:
             return True
-        valid, rooms = await database_sync_to_async(self._check_in_full)()
+        valid, rooms = await in_database_thread(self._check_in_full)()
         if not valid:
             await self.revoke()
             return False
@@ -404,7 +402,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not told:
             return
         if reason is None:
-            reasons = await database_sync_to_async(queries.room_loss_reasons)(
+            reasons = await in_database_thread(queries.room_loss_reasons)(
                 user_id=self.user.id, room_ids=set(told)
             )
         else:
@@ -524,7 +522,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not isinstance(frame, dict) or frame.get("type") != "auth":
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        ticket = await database_sync_to_async(socket_ticket_redeem)(key=frame.get("ticket"))
+        ticket = await in_database_thread(socket_ticket_redeem)(key=frame.get("ticket"))
         if ticket is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
@@ -541,7 +539,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         client_id = _client_id(frame)
         try:
             reply_to = _optional_id(frame, "reply_to")
-            message, created = await database_sync_to_async(services.message_store)(
+            message, created = await in_database_thread(services.message_store)(
                 author=self.user,
                 room_id=room_id,
                 body=frame.get("body"),
@@ -567,7 +565,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if before is not None and around is not None:
             raise BadRequest("Give 'before' or 'around', not both.")
         limit = _limit(frame)
-        answer = await database_sync_to_async(self._history)(room_id, before, around, limit)
+        answer = await in_database_thread(self._history)(room_id, before, around, limit)
         await self.send_json({"type": "history", "room": room_id, **answer})
 
     def _history(self, room_id, before, around, limit) -> dict:
@@ -590,7 +588,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_sync(self, frame):
         room_id = _room_id(frame)
         after = _seq(frame, "after", required=True)
-        answer = await database_sync_to_async(self._events_after)(room_id, after)
+        answer = await in_database_thread(self._events_after)(room_id, after)
         if answer["messages"] and room_id in self.seqs:
             latest = max(message["seq"] for message in answer["messages"])
             self.seqs[room_id] = max(self.seqs[room_id], latest)
@@ -614,7 +612,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         }
 
     async def on_edit(self, frame):
-        await database_sync_to_async(services.message_edit)(
+        await in_database_thread(services.message_edit)(
             editor=self.user,
             room_id=_room_id(frame),
             message_id=_id(frame, "id"),
@@ -622,12 +620,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     async def on_delete(self, frame):
-        await database_sync_to_async(services.message_delete)(
+        await in_database_thread(services.message_delete)(
             actor=self.user, room_id=_room_id(frame), message_id=_id(frame, "id")
         )
 
     async def on_react(self, frame):
-        await database_sync_to_async(services.reaction_add)(
+        await in_database_thread(services.reaction_add)(
             user=self.user,
             room_id=_room_id(frame),
             message_id=_id(frame, "id"),
@@ -635,7 +633,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
 
     async def on_unreact(self, frame):
-        await database_sync_to_async(services.reaction_remove)(
+        await in_database_thread(services.reaction_remove)(
             user=self.user,
             room_id=_room_id(frame),
             message_id=_id(frame, "id"),
@@ -645,9 +643,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_read(self, frame):
         room_id = _room_id(frame)
         seq = _seq(frame, "seq", required=True)
-        await database_sync_to_async(services.room_mark_read)(
-            user=self.user, room_id=room_id, seq=seq
-        )
+        await in_database_thread(services.room_mark_read)(user=self.user, room_id=room_id, seq=seq)
 
     async def on_typing(self, frame):
         room_id = _room_id(frame)
@@ -662,7 +658,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_rooms(self, frame):
         """The user's rooms with their summaries now, and the public rooms they may join: a
         page refreshes its list with it after a reconnect."""
-        rooms, public = await database_sync_to_async(self._rooms)()
+        rooms, public = await in_database_thread(self._rooms)()
         await self.send_json({"type": "rooms", "rooms": rooms, "public_rooms": public})
 
     def _rooms(self) -> tuple[list[dict], list[dict]]:
@@ -672,7 +668,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_members(self, frame):
         room_id = _room_id(frame)
-        members, count = await database_sync_to_async(self._members)(room_id)
+        members, count = await in_database_thread(self._members)(room_id)
         await self.send_json(
             {"type": "members", "room": room_id, "members": members, "count": count}
         )
@@ -692,7 +688,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         zone = frame.get("time_zone")
         if zone is not None and not time_zone_valid(zone):
             raise BadRequest("'time_zone' must be an IANA time zone name, such as Europe/Paris.")
-        await database_sync_to_async(self._activity)(state == "active", zone)
+        await in_database_thread(self._activity)(state == "active", zone)
 
     def _activity(self, active: bool, zone: str | None):
         if zone is not None:
@@ -701,7 +697,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_presence(self, frame):
         user_ids = _user_ids(frame)
-        users = await database_sync_to_async(self._presence_of)(user_ids)
+        users = await in_database_thread(self._presence_of)(user_ids)
         await self.send_json({"type": "presence", "users": users})
 
     def _presence_of(self, user_ids: list[int]) -> list[dict]:
@@ -710,7 +706,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_card(self, frame):
         user_id = _id(frame, "user")
-        card = await database_sync_to_async(self._card)(user_id)
+        card = await in_database_thread(self._card)(user_id)
         await self.send_json({"type": "card", "user": card})
 
     def _card(self, user_id: int) -> dict:
@@ -720,7 +716,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_receipts(self, frame):
         room_id = _room_id(frame)
-        await self.send_json(await database_sync_to_async(self._receipts)(room_id))
+        await self.send_json(await in_database_thread(self._receipts)(room_id))
 
     def _receipts(self, room_id: int) -> dict:
         access.room_for_member(user=self.user, room_id=room_id)
@@ -836,7 +832,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def user_settings(self, event):
         """The user changed who sees their presence and receipts: follow it here too."""
-        await database_sync_to_async(self.user.refresh_from_db)(
+        await in_database_thread(self.user.refresh_from_db)(
             fields=["show_presence", "send_read_receipts", "time_zone"]
         )
         await self.presence_refresh()
@@ -845,9 +841,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room_id = event["room"]
         if room_id in self.rooms:
             return
-        rooms = await database_sync_to_async(queries.rooms_for_user)(
-            user=self.user, room_id=room_id
-        )
+        rooms = await in_database_thread(queries.rooms_for_user)(user=self.user, room_id=room_id)
         if not rooms:
             return
         await self.subscribe(publisher.room_group(room_id))
@@ -859,7 +853,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room_id = event["room"]
         if room_id not in self.rooms:
             return
-        if await database_sync_to_async(access.is_member)(user=self.user, room_id=room_id):
+        if await in_database_thread(access.is_member)(user=self.user, room_id=room_id):
             return  # stale event: the user is a member again
         await self.rooms_lost({room_id}, event["reason"])
 

@@ -13,6 +13,7 @@ from django.utils.text import slugify
 
 from accounts.services import user_last_seen_set
 from attachments import services as attachment_services
+from attachments.models import Attachment
 from chat import presence, ratelimit
 from chat.access import is_owner, owned_private_room, receipts_shown, room_for_member
 from chat.emoji_data import reaction_emoji
@@ -127,14 +128,6 @@ def message_store(
     from its event loop rather than from the database thread (both after the commit)."""
     attachment_ids = attachment_services.attachment_ids_clean(attachments)
     body = message_body_clean(body, required=not attachment_ids)
-    # Loaded with all it serialises: the consumer serialises it in its event loop.
-    existing = messages_shown().filter(author=author, client_id=client_id).first()
-    if existing is not None:
-        # A resend is answered only to a member now: one removed since is an outsider.
-        room_for_member(user=author, room_id=room_id)
-        if existing.room_id != room_id:
-            raise Conflict("That client_id was already used for another room.")
-        return existing, False
     original = _reply_target(user=author, room_id=room_id, message_id=reply_to)
     wait = ratelimit.take(f"post:{author.id}")
     if wait:
@@ -163,17 +156,32 @@ def message_store(
                 author=author, room_id=room_id, attachment_ids=attachment_ids, message=message
             )
     except IntegrityError:
-        # The same frame raced itself: the other copy was stored, answer with it.
-        existing = messages_shown().filter(author=author, client_id=client_id).first()
-        if existing is None or existing.room_id != room_id:
+        # A resend (its client_id is taken): no lookup before the insert, which is the rare case.
+        existing = _resent(author=author, room_id=room_id, client_id=client_id)
+        if existing is None:
             raise
         return existing, False
     message.author = author
-    # The frame is built from the event loop, where no query may run.
-    prefetch_related_objects([message], "attachments")
-    # A new message has no reactions: say so, rather than ask the database when serialising.
+    # The frame is built from the event loop, where no query may run. A new message has no
+    # reactions: say so, rather than ask the database when serialising.
     message.reaction_rows = []
+    if attachment_ids:
+        prefetch_related_objects([message], "attachments")
+    else:
+        message._prefetched_objects_cache = {"attachments": Attachment.objects.none()}
     return message, True
+
+
+def _resent(*, author, room_id: int, client_id: UUID) -> Message | None:
+    """The message first stored with this client_id (loaded with all it serialises), answered
+    only to a member of its room: one removed since is an outsider."""
+    existing = messages_shown().filter(author=author, client_id=client_id).first()
+    if existing is None:
+        return None
+    room_for_member(user=author, room_id=room_id)
+    if existing.room_id != room_id:
+        raise Conflict("That client_id was already used for another room.")
+    return existing
 
 
 def _reply_target(*, user, room_id: int, message_id: int | None) -> Message | None:
@@ -196,6 +204,8 @@ def _mentions(*, author, room_id: int, body: str) -> Mentions:
     """Whom `body` by `author` in the room may mention: the other members it names, and @room
     for the owner of a private room or staff in a public one."""
     names = {name.lower() for name in MENTION.findall(body)}
+    if not names:
+        return Mentions(members={}, room_allowed=False)
     kind, members = mention_candidates(room_id=room_id, names=names)
     members.pop(author.username.lower(), None)
     if ROOM_MENTION not in names:

@@ -5,12 +5,12 @@ from http.cookies import SimpleCookie
 from urllib.parse import urlparse
 
 from channels.auth import AuthMiddlewareStack
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http.request import validate_host
 
 from accounts.services import api_token_authenticate
+from chat.db import in_database_thread
 
 
 def origin_allowed(origin: bytes | None) -> bool:
@@ -50,11 +50,7 @@ class SocketAuthMiddleware:
             scheme, _, key = authorization.partition(" ")
             token = None
             if scheme.lower() == "bearer" and key.strip():
-                # A read alone: on a thread of the pool, not queued behind the work of every
-                # socket on the one thread Channels gives the database (the consumer's admission
-                # stays there, in order with the release of closing sockets).
-                lookup = database_sync_to_async(api_token_authenticate, thread_sensitive=False)
-                token = await lookup(key=key.strip())
+                token = await in_database_thread(api_token_authenticate)(key=key.strip())
             if token is None:
                 scope["user"] = AnonymousUser()
                 scope["auth"] = {"method": "invalid"}

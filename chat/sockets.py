@@ -16,12 +16,12 @@ import logging
 from datetime import timedelta
 from typing import Protocol
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
 from accounts.credentials import Credential, credentials_valid
 from chat import presence, queries, services
+from chat.db import in_database_thread
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class Registry:
         sockets = list(self.sockets)
         room_ids = set().union(*(socket.rooms for socket in sockets))
         now = timezone.now()
-        last_seqs = await database_sync_to_async(queries.room_last_seqs)(
+        last_seqs = await in_database_thread(queries.room_last_seqs)(
             room_ids=room_ids, before=now - SETTLE, since=now - RECENT
         )
         await _tell_stale(sockets, last_seqs)
@@ -98,7 +98,7 @@ class Registry:
         if not sockets:
             return
         rooms_before = {socket: set(socket.rooms) for socket in sockets}
-        valid, rooms, last_seqs = await database_sync_to_async(_check)(sockets)
+        valid, rooms, last_seqs = await in_database_thread(_check)(sockets)
         for socket in sockets:
             if socket not in self.sockets:
                 continue  # closed meanwhile

@@ -1,0 +1,40 @@
+"""The queries on a message's way, guarded as Zulip guards its hot paths."""
+
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from chat import services
+from chat.models import Room
+from tests.factories import UserFactory, make_room
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_plain_message_is_stored_in_two_queries():
+    alice, bob = UserFactory(), UserFactory()
+    room = make_room(Room.Kind.PRIVATE, alice, bob)
+    with CaptureQueriesContext(connection) as queries:
+        message, created = services.message_store(
+            author=alice, room_id=room.id, body="hello **bob**", client_id=uuid.uuid4()
+        )
+    assert created and message.body_html == "<p>hello <strong>bob</strong></p>"
+    # The test's own transaction turns the message's into a savepoint: not a statement of its.
+    statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) == 2, statements  # the room's next seq, the insert
+
+
+def test_a_resend_costs_a_lookup_only_when_it_happens_and_is_answered_with_the_first_copy():
+    alice, bob = UserFactory(), UserFactory()
+    room = make_room(Room.Kind.PRIVATE, alice, bob)
+    client_id = uuid.uuid4()
+    first, _ = services.message_store(
+        author=alice, room_id=room.id, body="once", client_id=client_id
+    )
+    again, created = services.message_store(
+        author=alice, room_id=room.id, body="once", client_id=client_id
+    )
+    assert (again.id, created) == (first.id, False)
+    assert room.messages.count() == 1
