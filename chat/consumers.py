@@ -10,7 +10,6 @@ import logging
 import uuid
 from collections import deque
 
-from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -210,10 +209,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def dispatch(self, message):
-        """Channels' dispatch, without its hop to the database thread before every event: each
-        database call here goes through database_sync_to_async, which closes stale connections
-        itself, so live deliveries never queue behind database work. An event handler's failure
-        is logged, and the socket lives."""
+        """Channels' dispatch, without its hop to the database thread before every event (each
+        database call here goes through chat.db.in_database_thread), so live deliveries never
+        queue behind database work. An event handler's failure is logged, and the socket
+        lives."""
         if message["type"].startswith("websocket."):
             await getattr(self, get_handler_name(message))(message)
             return
@@ -328,7 +327,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Before each frame: is the credential still good? A changed revocation marker means
         something of the user's was revoked, so the credential and rooms are checked in full.
         False (and the socket closing) when it was revoked."""
-        marker = await sync_to_async(_read_marker, thread_sensitive=False)(self.user.id)
+        marker = await _read_marker_async(self.user.id)
         if marker is not _UNKNOWN and marker == self.marker:
             return True
         valid, rooms = await in_database_thread(self._check_in_full)()
@@ -876,6 +875,15 @@ def _read_marker(user_id: int):
     checks in full)."""
     try:
         return publisher.revocation_marker(user_id=user_id)
+    except Exception:
+        logger.warning("revocation marker unreadable; checking sockets in full", exc_info=True)
+        return _UNKNOWN
+
+
+async def _read_marker_async(user_id: int):
+    """_read_marker, from the event loop."""
+    try:
+        return await publisher.revocation_marker_async(user_id=user_id)
     except Exception:
         logger.warning("revocation marker unreadable; checking sockets in full", exc_info=True)
         return _UNKNOWN

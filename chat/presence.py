@@ -13,7 +13,7 @@ import time
 
 from django.conf import settings
 
-from chat.redis_client import redis_client, redis_key
+from realtime.redis_client import redis_client, redis_key
 
 # KEYS[1] the user's hash (socket -> expiry, ms); ARGV: socket, now, expiry, cap, key ttl (ms).
 # Drops expired entries, then adds the socket if the user is under the cap: 1 if added, else 0.

@@ -229,8 +229,13 @@ def messages_shown() -> QuerySet[Message]:
             queryset=Reaction.objects.select_related("user").order_by("id"),
             to_attr="reaction_rows",
         ),
-        "attachments",
+        attachments_prefetch(),
     )
+
+
+def attachments_prefetch() -> Prefetch:
+    """A message's attachments, loaded into `attachment_rows` (which serialisation reads)."""
+    return Prefetch("attachments", to_attr="attachment_rows")
 
 
 def frequent_emoji(*, user) -> list[str]:
