@@ -33,6 +33,7 @@ from chat.serializers import (
     room_dict,
     room_event_frame,
 )
+from chat.typing_notices import room_small_find, room_small_known, typing_due, typing_reset
 from realtime import publisher
 from realtime.hub import hub
 
@@ -534,6 +535,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except ChatError as error:
             error.extra["client_id"] = str(client_id)
             raise
+        typing_reset(room_id=room_id, user_id=self.user.id)
         frame = message_frame(message)
         published = created and await publisher.frame_publish_async(frame)
         if not published or room_id not in self.rooms:
@@ -631,10 +633,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_typing(self, frame):
         room_id = _room_id(frame)
-        # No query: the rooms of a socket that passed recheck() are current (every loss of a
-        # room changes the revocation marker), and typing is the most frequent frame of all.
+        # The rooms of a socket that passed recheck() are current (every loss of a room changes
+        # the revocation marker): no query for the most frequent frame of all.
         if room_id not in self.rooms:
             raise NotFound("No such room.")
+        now = asyncio.get_running_loop().time()
+        if not typing_due(room_id=room_id, user_id=self.user.id, now=now):
+            return
+        small = room_small_known(room_id=room_id, now=now)
+        if small is None:
+            small = await in_database_thread(room_small_find)(room_id=room_id, now=now)
+        if not small:
+            return
         await publisher.typing_publish(
             room_id=room_id, user_id=self.user.id, display_name=self.user.display_name
         )

@@ -330,6 +330,11 @@ def message_search(*, user, term: str) -> list[Message]:
     )
 
 
+def room_has_at_most(*, room_id: int, most: int) -> bool:
+    """Whether the room has at most `most` members (one row looked at, not a count)."""
+    return not Membership.objects.filter(room_id=room_id).order_by("id")[most : most + 1].exists()
+
+
 def presence_rooms(*, user_id: int) -> list[int]:
     """The user's rooms small enough (CHAT_PRESENCE_ROOM_MAX members) to be told of their
     presence changes live; members of larger rooms ask for it."""
