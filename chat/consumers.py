@@ -13,7 +13,6 @@ from collections import deque
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from redis.exceptions import RedisError
@@ -134,8 +133,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     in the layer: the frames every member gets (a room's messages, typing, presence) are written
     as the publisher serialised them, from the hub's task, through a queue of this socket's
     (`outbox`); the events that change the socket's state (a room added or lost, a revocation)
-    go through `inbox` and are handled one at a time, between the client's frames, as Channels
-    would. Once such an event waits, later frames queue behind it, so none overtakes a removal."""
+    are handled one at a time, between the client's frames (`handling`), as Channels would.
+    Once such an event waits, later frames queue behind it, so none overtakes a removal."""
 
     user = None
     credential: Credential | None = None
@@ -158,8 +157,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # One write to the client at a time: the backstop's task may send too, and two writes
         # waiting on a client that is not reading would break the connection.
         self.send_lock = asyncio.Lock()
-        self.inbox = asyncio.Queue()
-        self.events_pending = 0  # in the inbox or being handled
+        # One client frame or state event handled at a time (in the order they came).
+        self.handling = asyncio.Lock()
+        self.events_pending = 0  # state events waiting for `handling`, or being handled
+        self.released = False
         self.outbox = deque()
         self.writer = None  # the task writing the outbox, while it holds anything
 
@@ -173,7 +174,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.channel_layer = None  # the hub subscribes for the socket
         self.channel_name = f"socket.{uuid.uuid4().hex}"
         try:
-            await await_many_dispatch([receive, self.inbox.get], self.dispatch)
+            while True:
+                message = await receive()
+                async with self.handling:
+                    await self.dispatch(message)
         except StopConsumer:
             pass
         except Exception:
@@ -309,12 +313,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def release(self):
         """Leave every group and the socket count, however the consumer ended."""
         self.closing = True
+        self.released = True
         if self.auth_timer is not None:
             self.auth_timer.cancel()
         sockets.registry().discard(self)
         self.outbox.clear()
         try:
-            for group in self.groups_joined:
+            for group in list(self.groups_joined):
                 await hub().unsubscribe(group, self)
             if self.counted:
                 await in_database_thread(presence.socket_close)(
@@ -746,6 +751,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def subscribe(self, group: str) -> None:
         await hub().subscribe(group, self)
+        if self.released:  # the socket ended meanwhile (a room added as it closed)
+            await hub().unsubscribe(group, self)
+            return
         self.groups_joined.append(group)
 
     def deliver(self, event: dict) -> None:
@@ -753,9 +761,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         unless an event that changes this socket's state is still waiting (it goes first)."""
         if self.events_pending or event["type"] not in self.instant:
             self.events_pending += 1
-            self.inbox.put_nowait(event)
+            _spawn(self._handle_event(event))
         else:
             self.deliver_now(event)
+
+    async def _handle_event(self, event: dict) -> None:
+        async with self.handling:
+            if self.released:
+                self.events_pending -= 1
+                return
+            await self.dispatch(event)
 
     def deliver_now(self, event: dict) -> None:
         frame = self.instant[event["type"]](self, event)
@@ -873,6 +888,18 @@ def _naming_client_id(error: dict, frame) -> dict:
     if isinstance(frame, dict) and isinstance(frame.get("client_id"), str):
         error["client_id"] = frame["client_id"][:64]
     return error
+
+
+# State events being handled in tasks of their own, held until done (asyncio keeps only weak
+# references to tasks).
+_event_tasks: set[asyncio.Task] = set()
+
+
+def _spawn(coroutine) -> None:
+    task = asyncio.ensure_future(coroutine)
+    _event_tasks.add(task)
+    task.add_done_callback(_event_tasks.discard)
+    task.add_done_callback(_log_failure)
 
 
 def _log_failure(task: asyncio.Task) -> None:
