@@ -78,7 +78,7 @@ def workspace_rows(results: dict) -> list[str]:
     head = (
         "| server | users | rooms (largest) | sockets | msgs/s in | deliveries/s | p50 ms "
         "| p99 ms | max ms | lost | dup | errors | CPU µs/delivery | CPU µs/frame "
-        "| typing frames received / expected |"
+        "| typing frames received / unbounded fan-out |"
     )
     lines = [head, "|" + " --- |" * 15]
     for server in results["servers"]:

@@ -10,11 +10,9 @@ import logging
 import uuid
 from collections import deque
 
-from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from redis.exceptions import RedisError
@@ -34,6 +32,7 @@ from chat.serializers import (
     room_dict,
     room_event_frame,
 )
+from chat.typing_notices import room_small_find, room_small_known, typing_due, typing_reset
 from realtime import publisher
 from realtime.hub import hub
 
@@ -134,8 +133,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     in the layer: the frames every member gets (a room's messages, typing, presence) are written
     as the publisher serialised them, from the hub's task, through a queue of this socket's
     (`outbox`); the events that change the socket's state (a room added or lost, a revocation)
-    go through `inbox` and are handled one at a time, between the client's frames, as Channels
-    would. Once such an event waits, later frames queue behind it, so none overtakes a removal."""
+    are handled one at a time, between the client's frames (`handling`), as Channels would.
+    Once such an event waits, later frames queue behind it, so none overtakes a removal."""
 
     user = None
     credential: Credential | None = None
@@ -158,8 +157,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # One write to the client at a time: the backstop's task may send too, and two writes
         # waiting on a client that is not reading would break the connection.
         self.send_lock = asyncio.Lock()
-        self.inbox = asyncio.Queue()
-        self.events_pending = 0  # in the inbox or being handled
+        # One client frame or state event handled at a time (in the order they came).
+        self.handling = asyncio.Lock()
+        self.events_pending = 0  # state events waiting for `handling`, or being handled
+        self.released = False
         self.outbox = deque()
         self.writer = None  # the task writing the outbox, while it holds anything
 
@@ -173,7 +174,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.channel_layer = None  # the hub subscribes for the socket
         self.channel_name = f"socket.{uuid.uuid4().hex}"
         try:
-            await await_many_dispatch([receive, self.inbox.get], self.dispatch)
+            while True:
+                message = await receive()
+                async with self.handling:
+                    await self.dispatch(message)
         except StopConsumer:
             pass
         except Exception:
@@ -210,10 +214,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def dispatch(self, message):
-        """Channels' dispatch, without its hop to the database thread before every event: each
-        database call here goes through database_sync_to_async, which closes stale connections
-        itself, so live deliveries never queue behind database work. An event handler's failure
-        is logged, and the socket lives."""
+        """Channels' dispatch, without its hop to the database thread before every event (each
+        database call here goes through chat.db.in_database_thread), so live deliveries never
+        queue behind database work. An event handler's failure is logged, and the socket
+        lives."""
         if message["type"].startswith("websocket."):
             await getattr(self, get_handler_name(message))(message)
             return
@@ -324,12 +328,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def release(self):
         """Leave every group and the socket count, however the consumer ended."""
         self.closing = True
+        self.released = True
         if self.auth_timer is not None:
             self.auth_timer.cancel()
         sockets.registry().discard(self)
         self.outbox.clear()
         try:
-            for group in self.groups_joined:
+            for group in list(self.groups_joined):
                 await hub().unsubscribe(group, self)
             if self.counted:
                 await in_database_thread(presence.socket_close)(
@@ -343,7 +348,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Before each frame: is the credential still good? A changed revocation marker means
         something of the user's was revoked, so the credential and rooms are checked in full.
         False (and the socket closing) when it was revoked."""
-        marker = await sync_to_async(_read_marker, thread_sensitive=False)(self.user.id)
+        marker = await _read_marker_async(self.user.id)
         if marker is not _UNKNOWN and marker == self.marker:
             return True
         valid, rooms = await in_database_thread(self._check_in_full)()
@@ -550,6 +555,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except ChatError as error:
             error.extra["client_id"] = str(client_id)
             raise
+        typing_reset(room_id=room_id, user_id=self.user.id)
         frame = message_frame(message)
         published = created and await publisher.frame_publish_async(frame)
         if not published or room_id not in self.rooms:
@@ -647,10 +653,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_typing(self, frame):
         room_id = _room_id(frame)
-        # No query: the rooms of a socket that passed recheck() are current (every loss of a
-        # room changes the revocation marker), and typing is the most frequent frame of all.
+        # The rooms of a socket that passed recheck() are current (every loss of a room changes
+        # the revocation marker): no query for the most frequent frame of all.
         if room_id not in self.rooms:
             raise NotFound("No such room.")
+        now = asyncio.get_running_loop().time()
+        if not typing_due(room_id=room_id, user_id=self.user.id, now=now):
+            return
+        small = room_small_known(room_id=room_id, now=now)
+        if small is None:
+            small = await in_database_thread(room_small_find)(room_id=room_id, now=now)
+        if not small:
+            return
         await publisher.typing_publish(
             room_id=room_id, user_id=self.user.id, display_name=self.user.display_name
         )
@@ -752,6 +766,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def subscribe(self, group: str) -> None:
         await hub().subscribe(group, self)
+        if self.released:  # the socket ended meanwhile (a room added as it closed)
+            await hub().unsubscribe(group, self)
+            return
         self.groups_joined.append(group)
 
     def deliver(self, event: dict) -> None:
@@ -759,9 +776,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         unless an event that changes this socket's state is still waiting (it goes first)."""
         if self.events_pending or event["type"] not in self.instant:
             self.events_pending += 1
-            self.inbox.put_nowait(event)
+            _spawn(self._handle_event(event))
         else:
             self.deliver_now(event)
+
+    async def _handle_event(self, event: dict) -> None:
+        async with self.handling:
+            if self.released:
+                self.events_pending -= 1
+                return
+            await self.dispatch(event)
 
     def deliver_now(self, event: dict) -> None:
         frame = self.instant[event["type"]](self, event)
@@ -881,6 +905,18 @@ def _naming_client_id(error: dict, frame) -> dict:
     return error
 
 
+# State events being handled in tasks of their own, held until done (asyncio keeps only weak
+# references to tasks).
+_event_tasks: set[asyncio.Task] = set()
+
+
+def _spawn(coroutine) -> None:
+    task = asyncio.ensure_future(coroutine)
+    _event_tasks.add(task)
+    task.add_done_callback(_event_tasks.discard)
+    task.add_done_callback(_log_failure)
+
+
 def _log_failure(task: asyncio.Task) -> None:
     if not task.cancelled() and task.exception() is not None:
         logger.warning("socket task failed", exc_info=task.exception())
@@ -891,6 +927,15 @@ def _read_marker(user_id: int):
     checks in full)."""
     try:
         return publisher.revocation_marker(user_id=user_id)
+    except Exception:
+        logger.warning("revocation marker unreadable; checking sockets in full", exc_info=True)
+        return _UNKNOWN
+
+
+async def _read_marker_async(user_id: int):
+    """_read_marker, from the event loop."""
+    try:
+        return await publisher.revocation_marker_async(user_id=user_id)
     except Exception:
         logger.warning("revocation marker unreadable; checking sockets in full", exc_info=True)
         return _UNKNOWN

@@ -13,7 +13,7 @@ import time
 
 from django.conf import settings
 
-from chat.redis_client import redis_client, redis_key
+from realtime.redis_client import redis_client, redis_key
 
 # KEYS: the user's hash (socket -> expiry, ms), the expiry set, the user's last status; ARGV:
 # socket, now, expiry, cap, key ttl (ms), user id, status, status ttl (ms).

@@ -255,8 +255,13 @@ def messages_shown() -> QuerySet[Message]:
             queryset=Reaction.objects.select_related("user").order_by("id"),
             to_attr="reaction_rows",
         ),
-        "attachments",
+        attachments_prefetch(),
     )
+
+
+def attachments_prefetch() -> Prefetch:
+    """A message's attachments, loaded into `attachment_rows` (which serialisation reads)."""
+    return Prefetch("attachments", to_attr="attachment_rows")
 
 
 def frequent_emoji(*, user) -> list[str]:
@@ -349,6 +354,11 @@ def message_search(*, user, term: str) -> list[Message]:
         .select_related("author", "room")
         .order_by("-rank", "-created_at")[:SEARCH_RESULTS]
     )
+
+
+def room_has_at_most(*, room_id: int, most: int) -> bool:
+    """Whether the room has at most `most` members (one row looked at, not a count)."""
+    return not Membership.objects.filter(room_id=room_id).order_by("id")[most : most + 1].exists()
 
 
 def presence_rooms(*, user_id: int) -> list[int]:

@@ -9,7 +9,7 @@ import time
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from chat.redis_client import redis_client, redis_key
+from realtime.redis_client import redis_client, redis_key
 
 logger = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ def message_dict(message: Message) -> dict:
         "edited_at": message.edited_at.isoformat() if message.edited_at else None,
         "deleted": message.deleted_at is not None,
         "client_id": str(message.client_id),
-        "attachments": [attachment_dict(a) for a in message.attachments.all()],
+        "attachments": [attachment_dict(a) for a in attachments_list(message)],
     }
 
 
@@ -61,6 +61,12 @@ def reply_dict(original: Message) -> dict:
         "excerpt": excerpt,
         "deleted": original.deleted_at is not None,
     }
+
+
+def attachments_list(message: Message):
+    """Loaded beforehand by queries.messages_shown (or known empty for a new message), else here."""
+    attachments = getattr(message, "attachment_rows", None)
+    return message.attachments.all() if attachments is None else attachments
 
 
 def reactions_list(message: Message) -> list[dict]:

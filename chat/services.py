@@ -13,7 +13,6 @@ from django.utils.text import slugify
 
 from accounts.services import user_last_seen_set
 from attachments import services as attachment_services
-from attachments.models import Attachment
 from chat import presence, ratelimit
 from chat.access import is_owner, owned_private_room, receipts_shown, room_for_member
 from chat.emoji_data import reaction_emoji
@@ -21,6 +20,7 @@ from chat.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, 
 from chat.formatting import MENTION, ROOM_MENTION, Mentions, render
 from chat.models import Membership, Message, Reaction, Room, RoomEvent
 from chat.queries import (
+    attachments_prefetch,
     direct_key,
     direct_partner,
     direct_room,
@@ -166,9 +166,9 @@ def message_store(
     # reactions: say so, rather than ask the database when serialising.
     message.reaction_rows = []
     if attachment_ids:
-        prefetch_related_objects([message], "attachments")
+        prefetch_related_objects([message], attachments_prefetch())
     else:
-        message._prefetched_objects_cache = {"attachments": Attachment.objects.none()}
+        message.attachment_rows = []
     return message, True
 
 

@@ -303,6 +303,8 @@ CHAT_RECEIPTS_MAX_MEMBERS = int(os.environ.get("CHAT_RECEIPTS_MAX_MEMBERS", "20"
 # A presence change is pushed live only to rooms with at most this many members; in larger ones
 # clients ask for the presence of the people they show (`presence` frame).
 CHAT_PRESENCE_ROOM_MAX = int(os.environ.get("CHAT_PRESENCE_ROOM_MAX", "50"))
+# Typing notices only in rooms of at most this many members (Zulip's default bound too).
+CHAT_TYPING_ROOM_MAX = int(os.environ.get("CHAT_TYPING_ROOM_MAX", "100"))
 # A client that reads nothing for this long while the server has a frame for it is closed (1013).
 CHAT_SEND_TIMEOUT = float(os.environ.get("CHAT_SEND_TIMEOUT", "10"))
 # A socket this many frames behind its room is closed with 1013 (reconnect and sync).

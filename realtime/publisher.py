@@ -10,10 +10,13 @@ from collections.abc import Awaitable, Callable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.signals import setting_changed
 from django.db import transaction
 from django.dispatch import receiver
+
+from realtime.redis_client import async_redis_client, redis_client, redis_key
 
 logger = logging.getLogger(__name__)
 
@@ -135,34 +138,48 @@ def frame_to_group(group: str, frame: dict) -> None:
 
 
 def _marker_key(user_id: int) -> str:
-    return f"revoked:{user_id}"
+    return redis_key(f"revoked:{user_id}")
+
+
+# Markers live in Redis when there is one (several processes), under the deployment's prefix, as
+# raw values that an asyncio client reads without a thread; else in this one process's cache.
 
 
 @functools.cache
-def _markers():
-    """One cache client for the whole process. Django's `cache` is one per async context, so
-    every socket reading it would hold a Redis connection of its own (50,000 sockets: more than
-    Redis accepts)."""
+def _local_markers():
     return caches.create_connection(DEFAULT_CACHE_ALIAS)
 
 
 @receiver(setting_changed)
-def _forget_markers_client(*, setting, **kwargs):
+def _forget_local_markers(*, setting, **kwargs):
     if setting == "CACHES":
-        _markers.cache_clear()
+        _local_markers.cache_clear()
 
 
-def revocation_marker(*, user_id: int) -> str | None:
+def revocation_marker(*, user_id: int) -> bytes | str | None:
     """A value that changes whenever one of the user's credentials or memberships is revoked
     (None when none was, lately); a socket compares it on every frame."""
-    return _markers().get(_marker_key(user_id))
+    if settings.REDIS_URL:
+        return redis_client().get(_marker_key(user_id))
+    return _local_markers().get(_marker_key(user_id))
+
+
+async def revocation_marker_async(*, user_id: int) -> bytes | str | None:
+    """revocation_marker from the event loop: one round trip to Redis, no thread."""
+    if settings.REDIS_URL:
+        return await async_redis_client().get(_marker_key(user_id))
+    return _local_markers().get(_marker_key(user_id))  # in memory: nothing to wait for
 
 
 def revocation_mark(*, user_id: int) -> None:
     """Change the user's marker, so each of their sockets re-checks in full at its next frame.
     A fresh random value, never a counter: a counter restarting with Redis could repeat one."""
+    marker = secrets.token_hex(8)
     try:
-        _markers().set(_marker_key(user_id), secrets.token_hex(8), MARKER_TTL)
+        if settings.REDIS_URL:
+            redis_client().set(_marker_key(user_id), marker, ex=MARKER_TTL)
+        else:
+            _local_markers().set(_marker_key(user_id), marker, MARKER_TTL)
     except Exception:  # the backstop re-checks every socket within CHAT_REVALIDATE_SECONDS
         logger.exception("could not store the revocation marker of user %s", user_id)
 

@@ -283,10 +283,36 @@ async def test_several_people_typing_are_each_told_with_their_name(sockets):
         frame = await carol_socket.receive_type("typing")
         typists[frame["user"]] = frame["display_name"]
     assert typists == {alice.id: alice.display_name, bob.id: bob.display_name}
-    # Right after sending, typing again is told again (no server-side throttle but the budget).
+    # Right after sending, typing again is told again (a message restarts the interval).
     await alice_socket.send(type="send", room=group.id, body="done", client_id=new_client_id())
     await alice_socket.send(type="typing", room=group.id)
     assert (await bob_socket.receive_type("typing"))["user"] == alice.id
+
+
+async def test_typing_is_passed_on_once_per_interval(sockets):
+    alice, bob = await users(2)
+    direct = await room("direct", alice, bob)
+    alice_socket, _ = await sockets(alice)
+    bob_socket, _ = await sockets(bob)
+    for _ in range(3):  # keys pressed quickly, or a client that sends on every keystroke
+        await alice_socket.send(type="typing", room=direct.id)
+    assert (await bob_socket.receive_type("typing"))["user"] == alice.id
+    await alice_socket.send(type="ping")
+    assert (await alice_socket.receive_type("pong"))["type"] == "pong"  # the three were handled
+    assert await bob_socket.nothing()
+
+
+async def test_typing_is_not_passed_on_in_rooms_past_the_typing_bound(sockets, settings):
+    settings.CHAT_TYPING_ROOM_MAX = 2
+    alice, bob, carol = await users(3)
+    crowd = await room("private", alice, bob, carol)
+    pair = await room("private", alice, bob)
+    alice_socket, _ = await sockets(alice)
+    bob_socket, _ = await sockets(bob)
+    await alice_socket.send(type="typing", room=crowd.id)
+    await alice_socket.send(type="typing", room=pair.id)
+    assert (await bob_socket.receive_type("typing"))["room"] == pair.id
+    assert await bob_socket.nothing()
 
 
 async def test_a_card_shows_a_room_mate_with_local_time_and_the_direct_chat(sockets):
