@@ -65,7 +65,7 @@ PLAN = {
         "peak_max": 5000.0,
         "peak_seconds": 2.0,
         "ramp": 50_000,
-        "ramp_seconds": 120.0,
+        "ramp_seconds": 240.0,
         "ramp_users": 500,
         "ramp_processes": 4,
         "ramp_clients": 4,

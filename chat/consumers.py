@@ -161,8 +161,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.handling = asyncio.Lock()
         self.events_pending = 0  # state events waiting for `handling`, or being handled
         self.released = False
-        self.outbox = deque()
-        self.writer = None  # the task writing the outbox, while it holds anything
+        # Frames waiting for the client and the task writing them, both only while it runs (an
+        # idle socket holds neither: 50,000 of them are held at about 30 KB each).
+        self.outbox: deque | None = None
+        self.writer = None
 
     @property
     def socket_id(self) -> str:
@@ -332,7 +334,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.auth_timer is not None:
             self.auth_timer.cancel()
         sockets.registry().discard(self)
-        self.outbox.clear()
+        if self.outbox is not None:
+            self.outbox.clear()
         try:
             for group in list(self.groups_joined):
                 await hub().unsubscribe(group, self)
@@ -803,22 +806,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
         nothing is dropped unseen."""
         if self.closing or self.revoked:
             return
+        if self.writer is None:
+            self.outbox = deque((frame,))
+            self.writer = asyncio.ensure_future(self._write_outbox())
+            self.writer.add_done_callback(_log_failure)
+            return
         if len(self.outbox) >= settings.CHAT_OUTBOX_MAX:
             logger.info("closing a socket %s frames behind", len(self.outbox))
             self.outbox.clear()
             self.close_soon(code=CLOSE_TRY_AGAIN)
             return
         self.outbox.append(frame)
-        if self.writer is None:
-            self.writer = asyncio.ensure_future(self._write_outbox())
-            self.writer.add_done_callback(_log_failure)
 
     async def _write_outbox(self) -> None:
         try:
             while self.outbox:
                 await self.send(text_data=self.outbox.popleft())
         finally:
-            self.writer = None
+            self.writer = self.outbox = None
 
     def room_frame(self, event) -> str | None:
         room_id = event["room"]
