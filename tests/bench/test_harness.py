@@ -1,5 +1,6 @@
 """The bench's own arithmetic: the workspace's shape and the goals table's verdicts."""
 
+import asyncio
 import json
 import time
 from types import SimpleNamespace
@@ -7,6 +8,7 @@ from types import SimpleNamespace
 from bench import report
 from bench.client import Member, Phase
 from bench.workspace import memberships, room_sizes, sockets_of_users
+from tests.conftest import in_a_thread
 
 
 def test_workspace_rooms_follow_zipf_with_eight_rooms_per_user():
@@ -91,7 +93,7 @@ class _Socket:
             yield frame
 
 
-async def test_client_counts_frames_however_the_server_serialises_them():
+def test_client_counts_frames_however_the_server_serialises_them():
     ids = [f"00000000-0000-0000-0000-00000000000{n}" for n in range(4)]
 
     def message(client_id: str, **dumps) -> str:
@@ -109,7 +111,8 @@ async def test_client_counts_frames_however_the_server_serialises_them():
     ]
     pool = SimpleNamespace(phase=Phase(), closing=False)
     pool.phase.sent = dict.fromkeys(ids, time.perf_counter())
-    await Member(_Socket(frames), 1)._read(pool)
+    # In a thread of its own: this test runs after the browser tests, whose loop owns this one.
+    in_a_thread(asyncio.run, Member(_Socket(frames), 1)._read(pool))
     phase = pool.phase
     assert (phase.delivered, phase.duplicates, phase.strays, phase.typing) == (3, 1, 0, 2)
     assert phase.refused == {ids[3]}
