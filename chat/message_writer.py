@@ -26,6 +26,9 @@ class MessageWriter:
     def __init__(self):
         self.waiting: list[tuple[dict, asyncio.Future]] = []
         self.task: asyncio.Task | None = None
+        # The last batch's publishing: the next waits for it, so that a room's messages go out
+        # in the order of their seqs (each task holds the one before it until it is done).
+        self.answering: asyncio.Task | None = None
 
     async def store(self, **request) -> tuple[dict, bool]:
         """Store a send (services.message_store's arguments) in a batch with whatever else is
@@ -42,7 +45,6 @@ class MessageWriter:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        answering = None
         try:
             while self.waiting:
                 batch = self.waiting[:BATCH_MAX]
@@ -54,7 +56,7 @@ class MessageWriter:
                 except Exception as error:  # an outage: each sender is told (`unavailable`)
                     outcomes = [error] * len(batch)
                 # The next batch is stored while this one is published.
-                answering = loop.create_task(_answer(batch, outcomes, after=answering))
+                self.answering = loop.create_task(_answer(batch, outcomes, after=self.answering))
         finally:
             self.task = None
 
