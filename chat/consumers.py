@@ -807,8 +807,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         if self.writer is None:
             self.outbox = deque((frame,))
-            self.writer = asyncio.ensure_future(self._write_outbox())
-            self.writer.add_done_callback(_log_failure)
+            self.writer = asyncio.get_running_loop().create_task(self._write_outbox())
             return
         if len(self.outbox) >= settings.CHAT_OUTBOX_MAX:
             logger.info("closing a socket %s frames behind", len(self.outbox))
@@ -818,11 +817,32 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.outbox.append(frame)
 
     async def _write_outbox(self) -> None:
+        """Write the queued frames in order, under the send lock. The registry closes the socket
+        when its client takes none of them for CHAT_SEND_TIMEOUT (`stalled`); a revocation that
+        came meanwhile closes it after the frame being written."""
+        writing = sockets.registry().writing
+        loop = asyncio.get_running_loop()
         try:
-            while self.outbox:
-                await self.send(text_data=self.outbox.popleft())
+            async with self.send_lock:
+                while self.outbox and not self.closing and not self.revoked:
+                    writing[self] = loop.time()
+                    await self.base_send({"type": "websocket.send", "text": self.outbox.popleft()})
+        except OSError:  # the client went away mid-send; its disconnect event follows
+            self.closing = True
+        except asyncio.CancelledError:  # stalled: closing
+            pass
         finally:
+            writing.pop(self, None)
             self.writer = self.outbox = None
+        if self.revoked:
+            await self._close_revoked()
+
+    def stalled(self) -> None:
+        """The client took no frame for CHAT_SEND_TIMEOUT: stop writing to it, and close it
+        with 1013 (try again), so that it reconnects and syncs."""
+        if self.writer is not None:
+            self.writer.cancel()
+        self.close_soon(code=CLOSE_TRY_AGAIN)
 
     def room_frame(self, event) -> str | None:
         room_id = event["room"]

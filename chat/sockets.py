@@ -43,6 +43,8 @@ class Socket(Protocol):
 
     async def rooms_lost(self, room_ids: set[int], reason: str | None = None) -> None: ...
 
+    def stalled(self) -> None: ...
+
 
 class Registry:
     """The open sockets of one event loop, and the backstop task that runs while there are any."""
@@ -50,6 +52,10 @@ class Registry:
     def __init__(self):
         self.sockets: set[Socket] = set()
         self.task: asyncio.Task | None = None
+        # Sockets writing to their client now, and when each last got a frame out: one that
+        # gets none out for CHAT_SEND_TIMEOUT is closed (a client that stopped reading). One
+        # check a second here, rather than a timer per frame written.
+        self.writing: dict[Socket, float] = {}
 
     def add(self, socket: Socket) -> None:
         self.sockets.add(socket)
@@ -71,6 +77,7 @@ class Registry:
             await asyncio.sleep(
                 min(settings.CHAT_CATCH_UP_SECONDS, settings.CHAT_REVALIDATE_SECONDS)
             )
+            self.close_stalled()
             try:
                 if loop.time() - swept_at >= settings.CHAT_REVALIDATE_SECONDS:
                     swept_at = loop.time()
@@ -79,6 +86,14 @@ class Registry:
                     await self.catch_up()
             except Exception:  # a database or Redis fault: try again at the next interval
                 logger.exception("socket backstop failed")
+
+    def close_stalled(self) -> None:
+        """Close (1013: try again) the sockets whose client took no frame for CHAT_SEND_TIMEOUT."""
+        now = asyncio.get_running_loop().time()
+        for socket, progressed_at in list(self.writing.items()):
+            if now - progressed_at >= settings.CHAT_SEND_TIMEOUT:
+                del self.writing[socket]
+                socket.stalled()
 
     async def catch_up(self) -> None:
         """Between sweeps, and cheaply: tell sockets that were sent less than a recently active
