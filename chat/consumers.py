@@ -22,6 +22,7 @@ from accounts.services import socket_ticket_redeem, time_zone_report, time_zone_
 from chat import access, presence, queries, ratelimit, services, sockets
 from chat.db import in_database_thread
 from chat.errors import BadRequest, ChatError, NotFound, RateLimited
+from chat.message_writer import message_writer
 from chat.models import BIGINT_MAX, Message
 from chat.serializers import (
     card_dict,
@@ -547,7 +548,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         client_id = _client_id(frame)
         try:
             reply_to = _optional_id(frame, "reply_to")
-            message, created = await in_database_thread(services.message_store)(
+            frame, published = await message_writer().store(
                 author=self.user,
                 room_id=room_id,
                 body=frame.get("body"),
@@ -559,8 +560,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
             error.extra["client_id"] = str(client_id)
             raise
         typing_reset(room_id=room_id, user_id=self.user.id)
-        frame = message_frame(message)
-        published = created and await publisher.frame_publish_async(frame)
         if not published or room_id not in self.rooms:
             # A resend, a publish that failed (the message is stored all the same), or a room
             # this socket is not subscribed to (yet): no broadcast reaches this socket, so answer

@@ -49,3 +49,10 @@ class TooLarge(ChatError):
 
     code = "too_large"
     status = 413
+
+
+class Overloaded(ChatError):
+    """More sends wait to be stored in this process than it should queue: try again shortly."""
+
+    code = "overloaded"
+    status = 503

@@ -1,6 +1,8 @@
 """Every write to chat data. Views, the API and the socket consumer call these and nothing else."""
 
 import secrets
+from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -16,7 +18,15 @@ from attachments import services as attachment_services
 from chat import presence, ratelimit
 from chat.access import is_owner, owned_private_room, receipts_shown, room_for_member
 from chat.emoji_data import reaction_emoji
-from chat.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, TooLong
+from chat.errors import (
+    BadRequest,
+    ChatError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    TooLong,
+)
 from chat.formatting import MENTION, ROOM_MENTION, Mentions, render
 from chat.models import Membership, Message, Reaction, Room, RoomEvent
 from chat.queries import (
@@ -79,6 +89,42 @@ def _next_seq(*, room_id: int, user_id: int) -> tuple[int, int] | None:
         return cursor.fetchone()
 
 
+def _active_members(pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Those (room, user) pairs whose user is an active member of the room now."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT m.room_id, m.user_id
+            FROM chat_membership m JOIN accounts_user u ON u.id = m.user_id AND u.is_active
+            WHERE (m.room_id, m.user_id) IN (SELECT * FROM unnest(%s::bigint[], %s::bigint[]))
+            """,
+            [[room_id for room_id, _ in pairs], [user_id for _, user_id in pairs]],
+        )
+        return set(cursor.fetchall())
+
+
+def _seqs_take(counts: Counter) -> list[tuple[int, int, int]]:
+    """Lock the rooms' rows, in the order of their ids (so that two processes' batches never
+    wait for each other's rooms in a cycle), and take `counts[room]` seqs and stream positions
+    in each: (room, last seq, last pos) after, for each room that still exists."""
+    room_ids = sorted(counts)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH locked AS MATERIALIZED (
+                SELECT id FROM chat_room WHERE id = ANY(%s) ORDER BY id FOR UPDATE
+            )
+            UPDATE chat_room r
+            SET last_seq = r.last_seq + c.n, last_pos = r.last_pos + c.n, last_message_at = now()
+            FROM locked l JOIN unnest(%s::bigint[], %s::int[]) AS c(id, n) ON c.id = l.id
+            WHERE r.id = l.id
+            RETURNING r.id, r.last_seq, r.last_pos
+            """,
+            [room_ids, room_ids, [counts[room_id] for room_id in room_ids]],
+        )
+        return cursor.fetchall()
+
+
 def _next_pos(*, room_id: int) -> int:
     """Lock the room row and take the next position in its event stream."""
     with connection.cursor() as cursor:
@@ -121,11 +167,37 @@ def message_post(
     return message, created
 
 
-def message_store(
+@dataclass
+class _Draft:
+    """A send checked, authorised as far as it can be before its transaction, and rendered."""
+
+    author: User
+    room_id: int
+    body: str
+    body_html: str
+    mentions: Mentions
+    reply_to: Message | None
+    client_id: UUID
+    attachment_ids: list[int]
+
+    def message(self, *, seq: int, pos: int) -> Message:
+        return Message(
+            room_id=self.room_id,
+            author=self.author,
+            body=self.body,
+            body_html=self.body_html,
+            mentions=self.mentions.user_ids,
+            mentions_room=self.mentions.room,
+            reply_to=self.reply_to,
+            client_id=self.client_id,
+            seq=seq,
+            pos=pos,
+        )
+
+
+def _message_draft(
     *, author, room_id: int, body, client_id: UUID, attachments=None, reply_to: int | None = None
-) -> tuple[Message, bool]:
-    """message_post without the publish, for the socket consumer, which publishes the same frame
-    from its event loop rather than from the database thread (both after the commit)."""
+) -> _Draft:
     attachment_ids = attachment_services.attachment_ids_clean(attachments)
     body = message_body_clean(body, required=not attachment_ids)
     original = _reply_target(user=author, room_id=room_id, message_id=reply_to)
@@ -133,43 +205,130 @@ def message_store(
     if wait:
         raise RateLimited("You are sending messages too fast.", retry_after=round(wait, 3))
     mentions = _mentions(author=author, room_id=room_id, body=body)
-    body_html = render(body, mentions)
+    return _Draft(
+        author=author,
+        room_id=room_id,
+        body=body,
+        body_html=render(body, mentions),
+        mentions=mentions,
+        reply_to=original,
+        client_id=client_id,
+        attachment_ids=attachment_ids,
+    )
+
+
+def message_store(
+    *, author, room_id: int, body, client_id: UUID, attachments=None, reply_to: int | None = None
+) -> tuple[Message, bool]:
+    """message_post without the publish (the consumer publishes from its event loop, through
+    messages_store): (message, created), after the commit."""
+    return _draft_store(
+        _message_draft(
+            author=author,
+            room_id=room_id,
+            body=body,
+            client_id=client_id,
+            attachments=attachments,
+            reply_to=reply_to,
+        )
+    )
+
+
+def messages_store(requests: list[dict]) -> list[tuple[Message, bool] | ChatError]:
+    """message_store for each of several sends (a process's sockets' sends that arrived while
+    the last ones were being stored: chat/message_writer.py), in their order: its (message,
+    created), or the ChatError its sender is told. Those without attachments share one
+    transaction: their rooms' seqs taken in one statement, their rows inserted in another, one
+    commit. A resend among them fails that insert; then each is stored on its own, as are sends
+    with attachments. Any other error (an outage) is raised for all of them."""
+    outcomes: list = [None] * len(requests)
+    drafts: dict[int, _Draft] = {}
+    for index, request in enumerate(requests):
+        try:
+            drafts[index] = _message_draft(**request)
+        except ChatError as error:
+            outcomes[index] = error
+    shared = {index: draft for index, draft in drafts.items() if not draft.attachment_ids}
+    if len(shared) > 1:
+        try:
+            with transaction.atomic():
+                stored = _drafts_insert(shared)
+        except IntegrityError:
+            stored = {}  # a resend among them: each on its own, below
+        for index, outcome in stored.items():
+            outcomes[index] = outcome
+    for index, draft in drafts.items():
+        if outcomes[index] is None:
+            try:
+                outcomes[index] = _draft_store(draft)
+            except ChatError as error:
+                outcomes[index] = error
+    return outcomes
+
+
+def _draft_store(draft: _Draft) -> tuple[Message, bool]:
+    """Store one draft in a transaction of its own."""
     try:
         with transaction.atomic():
-            taken = _next_seq(room_id=room_id, user_id=author.id)
+            taken = _next_seq(room_id=draft.room_id, user_id=draft.author.id)
             if taken is None:
                 raise NotFound("No such room.")
             seq, pos = taken
-            message = Message.objects.create(
-                room_id=room_id,
-                author=author,
-                body=body,
-                body_html=body_html,
-                mentions=mentions.user_ids,
-                mentions_room=mentions.room,
-                reply_to=original,
-                client_id=client_id,
-                seq=seq,
-                pos=pos,
-            )
+            message = draft.message(seq=seq, pos=pos)
+            message.save(force_insert=True)
             attachment_services.attachments_post(
-                author=author, room_id=room_id, attachment_ids=attachment_ids, message=message
+                author=draft.author,
+                room_id=draft.room_id,
+                attachment_ids=draft.attachment_ids,
+                message=message,
             )
     except IntegrityError:
         # A resend (its client_id is taken): no lookup before the insert, which is the rare case.
-        existing = _resent(author=author, room_id=room_id, client_id=client_id)
+        existing = _resent(author=draft.author, room_id=draft.room_id, client_id=draft.client_id)
         if existing is None:
             raise
         return existing, False
-    message.author = author
-    # The frame is built from the event loop, where no query may run. A new message has no
-    # reactions: say so, rather than ask the database when serialising.
+    return _as_sent(message, draft), True
+
+
+def _drafts_insert(drafts: dict[int, _Draft]) -> dict[int, tuple[Message, bool] | ChatError]:
+    """Store drafts without attachments in the caller's transaction, in three statements
+    whatever their number: their authors' memberships, their rooms' seqs, the rows."""
+    allowed = _active_members({(draft.room_id, draft.author.id) for draft in drafts.values()})
+    counts = Counter(
+        draft.room_id for draft in drafts.values() if (draft.room_id, draft.author.id) in allowed
+    )
+    # The first seq and pos each room's drafts take, in the order they came.
+    taken = {
+        room_id: [last_seq - counts[room_id], last_pos - counts[room_id]]
+        for room_id, last_seq, last_pos in _seqs_take(counts)
+    }
+    outcomes: dict[int, tuple[Message, bool] | ChatError] = {}
+    messages: dict[int, Message] = {}
+    for index, draft in drafts.items():
+        room = taken.get(draft.room_id)
+        if room is None or (draft.room_id, draft.author.id) not in allowed:
+            outcomes[index] = NotFound("No such room.")
+            continue
+        room[0] += 1
+        room[1] += 1
+        messages[index] = draft.message(seq=room[0], pos=room[1])
+    Message.objects.bulk_create(messages.values())
+    for index, message in messages.items():
+        outcomes[index] = (_as_sent(message, drafts[index]), True)
+    return outcomes
+
+
+def _as_sent(message: Message, draft: _Draft) -> Message:
+    """A new message with all its frame shows: serialised on the event loop, where no query
+    may run. It has no reactions yet: say so, rather than ask the database."""
+    message.author = draft.author
     message.reaction_rows = []
-    if attachment_ids:
+    if draft.attachment_ids:
         prefetch_related_objects([message], attachments_prefetch())
     else:
         message.attachment_rows = []
-    return message, True
+    return message
 
 
 def _resent(*, author, room_id: int, client_id: UUID) -> Message | None:

@@ -309,6 +309,9 @@ CHAT_TYPING_ROOM_MAX = int(os.environ.get("CHAT_TYPING_ROOM_MAX", "100"))
 CHAT_SEND_TIMEOUT = float(os.environ.get("CHAT_SEND_TIMEOUT", "10"))
 # A socket this many frames behind its room is closed with 1013 (reconnect and sync).
 CHAT_OUTBOX_MAX = int(os.environ.get("CHAT_OUTBOX_MAX", "1000"))
+# More sends than this waiting to be stored in one process are answered `overloaded` (retry in a
+# second) instead of being queued: the database is not keeping up (chat/message_writer.py).
+CHAT_STORE_QUEUE_MAX = int(os.environ.get("CHAT_STORE_QUEUE_MAX", "1000"))
 CHAT_TICKET_TTL = 60
 CHAT_AUTH_TIMEOUT = 5
 

@@ -33,7 +33,7 @@ const replyBar = root.querySelector("[data-reply]");
 const HOME_URL = root.querySelector("[data-home-link]").getAttribute("href");
 
 // Errors after which the same frame is sent again (after retry_after seconds).
-const RETRYABLE = new Set(["rate_limited", "unavailable"]);
+const RETRYABLE = new Set(["rate_limited", "unavailable", "overloaded"]);
 const LOST = {
   left: "You left this room.",
   deleted: "This room was deleted.",

@@ -4,15 +4,20 @@ allow-list survives."""
 from html.parser import HTMLParser
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chat.formatting import (
+    _MD,
     ALLOWED_ATTRIBUTES,
     ALLOWED_CLASSES,
     ALLOWED_TAGS,
     LINK_REL,
+    PLAIN,
     URL_SCHEMES,
     Mentions,
     render,
+    sanitise,
 )
 from tests.xss_corpus import CORPUS
 
@@ -121,3 +126,26 @@ def test_room_mention_only_when_allowed():
         '<p><span class="mention mention-room">@room</span> look</p>'
     )
     assert allowed.room is True
+
+
+# Plain prose skips markdown-it and nh3: the same HTML as through them, for any such line, in
+# any script.
+PROSE = (
+    st.text(st.characters(categories=["L", "Nd"]) | st.sampled_from(" ,?!'"), min_size=1)
+    .map(str.strip)
+    .filter(bool)
+)
+
+
+@given(PROSE)
+def test_plain_prose_renders_as_markdown_it_and_nh3_would(body):
+    assert PLAIN.fullmatch(body)
+    assert render(body) == sanitise(_MD.render(body, {"mentions": None})).strip()
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["a_b_", "1. one", "www.example.com", "a@b", "x\ny", "<b>", "&amp;", "#tag", "~~x~~", "`c`"],
+)
+def test_anything_that_could_be_markdown_goes_through_the_renderer(body):
+    assert not PLAIN.fullmatch(body)

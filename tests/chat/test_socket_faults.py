@@ -97,10 +97,10 @@ async def test_a_database_outage_in_a_frame_is_answered_unavailable_and_the_sock
     alice, _, room = await alice_and_bob_in_a_room()
     client, _ = await sockets(alice)
 
-    def database_down(**kwargs):
+    def database_down(requests):
         raise OperationalError("terminating connection due to administrator command")
 
-    monkeypatch.setattr(services, "message_store", database_down)
+    monkeypatch.setattr(services, "messages_store", database_down)
     client_id = new_client_id()
     await client.send(type="send", room=room.id, body="hi", client_id=client_id)
     error = await client.receive()

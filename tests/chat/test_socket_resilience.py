@@ -39,10 +39,10 @@ async def test_an_unexpected_error_in_a_handler_is_answered_internal_and_the_soc
     alice, room = await alice_in_a_room()
     client, _ = await sockets(alice)
 
-    def broken(**kwargs):
+    def broken(requests):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(services, "message_store", broken)
+    monkeypatch.setattr(services, "messages_store", broken)
     client_id = str(uuid.uuid4())
     await client.send(type="send", room=room.id, body="hi", client_id=client_id)
     error = await client.receive()
