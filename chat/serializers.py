@@ -1,5 +1,6 @@
 """The JSON shapes of rooms and messages, shared by the socket, the API and the pages."""
 
+from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
 from django.urls import reverse
@@ -28,12 +29,18 @@ def avatar_url(user) -> str:
 REPLY_EXCERPT_LENGTH = 140
 
 
-def message_dict(message: Message) -> dict:
+def message_dict(message: Message, *, authors: dict[int, dict] | None = None) -> dict:
+    """A message; its author's dict taken from (or added to) `authors`, by id, if given."""
+    if authors is None:
+        author = author_dict(message.author)
+    else:
+        author = authors.get(message.author_id) or author_dict(message.author)
+        authors[message.author_id] = author
     return {
         "id": message.id,
         "room": message.room_id,
         "seq": message.seq,
-        "author": author_dict(message.author),
+        "author": author,
         "body": message.body,
         "body_html": message.body_html,
         "mentions": message.mentions,
@@ -46,6 +53,13 @@ def message_dict(message: Message) -> dict:
         "client_id": str(message.client_id),
         "attachments": [attachment_dict(a) for a in attachments_list(message)],
     }
+
+
+def message_dicts(messages: Iterable[Message]) -> list[dict]:
+    """A page of messages, each author serialised once: a page has few authors, and an
+    author's avatar address costs a reverse() (a millisecond over a page of 50)."""
+    authors: dict[int, dict] = {}
+    return [message_dict(message, authors=authors) for message in messages]
 
 
 def reply_dict(original: Message) -> dict:

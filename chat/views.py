@@ -16,7 +16,7 @@ from chat.emoji_data import picker_entries
 from chat.errors import BadRequest, ChatError, NotFound
 from chat.forms import InviteForm, RoomForm
 from chat.models import BIGINT_MAX, Membership, Room, RoomEvent
-from chat.serializers import author_dict, member_dict, message_dict, public_room_dict, room_dict
+from chat.serializers import author_dict, member_dict, message_dicts, public_room_dict, room_dict
 
 
 @login_required
@@ -136,7 +136,7 @@ def _chat_page(request, room: Room, *, joined: bool):
     members, member_count = queries.room_members(room=room)
     partner = next((m.user for m in members if m.user_id != request.user.id), None)
     # Serialised once: the server's rendering and the page's script read the same dicts.
-    history = [message_dict(message) for message in history]
+    history = message_dicts(history)
     context = {
         "room": room,
         "joined": joined,
