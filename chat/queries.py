@@ -268,9 +268,20 @@ def mention_candidates(
 def messages_shown() -> QuerySet[Message]:
     """Messages with their author and the message replied to, and whether each has reactions
     and attachments; messages_loaded then loads those, for the messages that have any."""
-    return Message.objects.select_related("author", "reply_to__author").annotate(
-        has_reactions=Exists(Reaction.objects.filter(message=OuterRef("pk"))),
-        has_attachments=Exists(Attachment.objects.filter(message=OuterRef("pk"))),
+    # Authors with what author_dict shows: whole users took a quarter of the query's time.
+    people = [
+        f"{relation}__{field.name}"
+        for relation in ("author", "reply_to__author")
+        for field in User._meta.concrete_fields
+        if field.name not in PERSON_FIELDS
+    ]
+    return (
+        Message.objects.select_related("author", "reply_to__author")
+        .defer(*people)
+        .annotate(
+            has_reactions=Exists(Reaction.objects.filter(message=OuterRef("pk"))),
+            has_attachments=Exists(Attachment.objects.filter(message=OuterRef("pk"))),
+        )
     )
 
 
