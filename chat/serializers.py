@@ -1,9 +1,10 @@
 """The JSON shapes of rooms and messages, shared by the socket, the API and the pages."""
 
 from collections.abc import Iterable
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
 from accounts.services import time_zone_valid
@@ -23,7 +24,19 @@ def author_dict(user) -> dict:
 def avatar_url(user) -> str:
     if user.avatar:
         return user.avatar.url
-    return reverse("accounts:initials_avatar", args=[user.username])
+    return address("accounts:initials_avatar", user.username)
+
+
+def address(name: str, arg: str) -> str:
+    """reverse(name, args=[arg]), remembered: a reverse() costs 16 µs, and a sidebar of 50 rooms
+    asked for 50 addresses a page. An address depends on the name, the argument and the script
+    prefix only (the URLconf is fixed)."""
+    return _address(name, arg, get_script_prefix())
+
+
+@lru_cache(maxsize=10_000)
+def _address(name: str, arg: str, script_prefix: str) -> str:
+    return reverse(name, args=[arg])
 
 
 REPLY_EXCERPT_LENGTH = 140
@@ -56,8 +69,8 @@ def message_dict(message: Message, *, authors: dict[int, dict] | None = None) ->
 
 
 def message_dicts(messages: Iterable[Message]) -> list[dict]:
-    """A page of messages, each author serialised once: a page has few authors, and an
-    author's avatar address costs a reverse() (a millisecond over a page of 50)."""
+    """A page of messages, each author serialised once: a page has few authors (a third of the
+    time of serialising 50 messages)."""
     authors: dict[int, dict] = {}
     return [message_dict(message, authors=authors) for message in messages]
 
@@ -129,8 +142,8 @@ PREVIEW_LENGTH = 120
 def room_url(room: Room, *, partner=None) -> str:
     """The room's page: /chat/r/<slug>/, or /chat/dm/<partner's username>/ for a direct chat."""
     if room.is_direct:
-        return reverse("chat:direct", args=[partner.username]) if partner else ""
-    return reverse("chat:room", args=[room.slug])
+        return address("chat:direct", partner.username) if partner else ""
+    return address("chat:room", room.slug)
 
 
 def preview_dict(message: Message | None) -> dict | None:

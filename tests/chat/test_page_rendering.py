@@ -1,12 +1,15 @@
-"""The chat page's template tags render what the includes they replace rendered."""
+"""What makes the chat page cheaper renders what it did before: the template tags as the
+includes they replace, a page of messages as each message alone, remembered addresses as
+reverse()."""
 
 import pytest
 from django.template import Context, Template, TemplateSyntaxError
+from django.urls import clear_script_prefix, reverse, set_script_prefix
 
 from chat import services
 from chat.models import Room
 from chat.queries import messages_before
-from chat.serializers import message_dict, message_dicts
+from chat.serializers import address, message_dict, message_dicts
 from tests.factories import UserFactory, make_room, new_client_id
 
 
@@ -64,3 +67,14 @@ def test_message_dicts_serialise_each_message_as_message_dict_does():
         )
     messages, _ = messages_before(room_id=room.id, before=None, limit=10)
     assert message_dicts(messages) == [message_dict(m) for m in messages]
+
+
+def test_a_remembered_address_is_reverse_under_each_script_prefix():
+    plain = reverse("chat:room", args=["lunch"])
+    assert address("chat:room", "lunch") == plain == "/chat/r/lunch/"
+    set_script_prefix("/parley/")
+    try:
+        assert address("chat:room", "lunch") == "/parley" + plain
+    finally:
+        clear_script_prefix()
+    assert address("chat:room", "lunch") == plain
