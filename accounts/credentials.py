@@ -42,25 +42,35 @@ def credentials_valid(credentials: list[Credential]) -> set[Credential]:
     number of queries however many credentials are asked about."""
     if not credentials:
         return set()
-    users = User.objects.only("id", "password", "is_active").in_bulk(
-        {c.user_id for c in credentials}
+    # Rows, not model instances: a process's sweep asks about every socket it holds, and
+    # building hundreds of users (each sending its init signals) was most of the sweep's cost.
+    passwords = dict(
+        User.objects.filter(id__any={c.user_id for c in credentials}, is_active=True).values_list(
+            "id", "password"
+        )
     )
     token_ids = {c.token_id for c in credentials if c.token_id}
     live_tokens = set(
-        ApiToken.objects.filter(id__in=token_ids, revoked_at__isnull=True).values_list(
+        ApiToken.objects.filter(id__any=token_ids, revoked_at__isnull=True).values_list(
             "id", flat=True
         )
     )
     sessions = _live_sessions({c.session_key for c in credentials if c.session_key})
+    # The session hash is the user's method: an unsaved user each for those with a session.
+    in_sessions = {c.user_id for c in credentials if c.session_key}
+    signers = {
+        user_id: User(id=user_id, password=password)
+        for user_id, password in passwords.items()
+        if user_id in in_sessions
+    }
     valid = set()
     for credential in credentials:
-        user = users.get(credential.user_id)
-        if user is None or not user.is_active:
+        if credential.user_id not in passwords:
             continue
         if credential.token_id and credential.token_id not in live_tokens:
             continue
         if credential.session_key and not _session_signs_in(
-            sessions.get(credential.session_key, {}), user
+            sessions.get(credential.session_key, {}), signers[credential.user_id]
         ):
             continue
         valid.add(credential)
@@ -106,5 +116,5 @@ def _live_sessions(keys: set[str]) -> dict[str, dict]:
     if not keys:
         return {}
     store = import_module(settings.SESSION_ENGINE).SessionStore()
-    rows = Session.objects.filter(session_key__in=keys, expire_date__gt=timezone.now())
+    rows = Session.objects.filter(session_key__any=keys, expire_date__gt=timezone.now())
     return {row.session_key: store.decode(row.session_data) for row in rows}

@@ -71,7 +71,7 @@ def search_term_clean(term: str) -> str:
 def room_ids_for_users(*, user_ids: set[int]) -> dict[int, set[int]]:
     """The ids of each user's rooms now, in one query."""
     rooms: dict[int, set[int]] = {user_id: set() for user_id in user_ids}
-    memberships = Membership.objects.filter(user_id__in=user_ids).values_list("user_id", "room_id")
+    memberships = Membership.objects.filter(user_id__any=user_ids).values_list("user_id", "room_id")
     for user_id, room_id in memberships:
         rooms[user_id].add(room_id)
     return rooms
@@ -80,7 +80,7 @@ def room_ids_for_users(*, user_ids: set[int]) -> dict[int, set[int]]:
 def room_last_seqs(*, room_ids: set[int], before, since=None) -> dict[int, int]:
     """The last seq of each of the rooms whose latest message was stored before `before` (and
     after `since`, if given)."""
-    rooms = Room.objects.filter(id__in=room_ids, last_message_at__lt=before)
+    rooms = Room.objects.filter(id__any=room_ids, last_message_at__lt=before)
     if since is not None:
         rooms = rooms.filter(last_message_at__gte=since)
     return dict(rooms.values_list("id", "last_seq"))

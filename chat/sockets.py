@@ -86,6 +86,8 @@ class Registry:
         within about CHAT_CATCH_UP_SECONDS."""
         sockets = list(self.sockets)
         room_ids = set().union(*(socket.rooms for socket in sockets))
+        if not room_ids:
+            return
         now = timezone.now()
         last_seqs = await in_database_thread(queries.room_last_seqs)(
             room_ids=room_ids, before=now - SETTLE, since=now - RECENT
@@ -113,9 +115,13 @@ class Registry:
 
 
 async def _tell_stale(sockets: list[Socket], last_seqs: dict[int, int]) -> None:
+    # Only the rooms found need looking at: in a quiet second the catch-up finds none, and a
+    # walk over every socket's rooms was most of its cost.
+    if not last_seqs:
+        return
     for socket in sockets:
-        for room_id in list(socket.rooms):
-            last_seq = last_seqs.get(room_id, 0)
+        for room_id in socket.rooms & last_seqs.keys():
+            last_seq = last_seqs[room_id]
             if last_seq > socket.seqs.get(room_id, last_seq):
                 _spawn(socket.room_stale(room_id, seq=last_seq))
 
