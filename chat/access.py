@@ -25,9 +25,9 @@ def room_for_member(*, user, room_id: int) -> Room:
 def room_for_reader(*, user, slug: str) -> tuple[Room, bool]:
     """The room at `slug` and whether `user` is a member: members read their rooms, and any
     signed-in user may preview a public room; NotFound otherwise, whether or not it exists."""
-    room = room_by_slug(slug=slug)
+    room = room_by_slug(slug=slug, user=user)
     active = user.is_authenticated and user.is_active
-    joined = active and is_member(user=user, room_id=room.id)
+    joined = active and room.joined
     if not (joined or (active and room.kind == Room.Kind.PUBLIC)):
         raise NotFound("No such room.")
     return room, joined

@@ -20,7 +20,7 @@ from attachments.schemas import AttachmentOut
 from chat import access, queries, services
 from chat.errors import ChatError, NotFound
 from chat.models import BIGINT_MAX
-from chat.serializers import member_dict, message_dict, room_dict
+from chat.serializers import member_dict, message_dict, message_dicts, room_dict
 
 Id = Path(..., ge=1, le=BIGINT_MAX)
 AttachmentId = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
@@ -290,7 +290,7 @@ def room_messages(
 ):
     access.room_for_member(user=request.user, room_id=room_id)
     messages, has_more = queries.messages_before(room_id=room_id, before=before, limit=limit)
-    return {"room": room_id, "messages": [message_dict(m) for m in messages], "has_more": has_more}
+    return {"room": room_id, "messages": message_dicts(messages), "has_more": has_more}
 
 
 @api.post(

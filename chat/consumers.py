@@ -27,7 +27,7 @@ from chat.models import BIGINT_MAX, Message
 from chat.serializers import (
     card_dict,
     member_dict,
-    message_dict,
+    message_dicts,
     message_frame,
     public_room_dict,
     room_dict,
@@ -582,12 +582,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             messages, has_more = queries.messages_before(
                 room_id=room_id, before=before, limit=limit
             )
-            return {"messages": [message_dict(m) for m in messages], "has_more": has_more}
+            return {"messages": message_dicts(messages), "has_more": has_more}
         messages, has_more, has_newer = queries.messages_around(
             room_id=room_id, seq=around, limit=limit
         )
         return {
-            "messages": [message_dict(m) for m in messages],
+            "messages": message_dicts(messages),
             "has_more": has_more,
             "has_newer": has_newer,
             "around": around,

@@ -1,8 +1,10 @@
 """The JSON shapes of rooms and messages, shared by the socket, the API and the pages."""
 
+from collections.abc import Iterable
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
 from accounts.services import time_zone_valid
@@ -22,18 +24,36 @@ def author_dict(user) -> dict:
 def avatar_url(user) -> str:
     if user.avatar:
         return user.avatar.url
-    return reverse("accounts:initials_avatar", args=[user.username])
+    return address("accounts:initials_avatar", user.username)
+
+
+def address(name: str, arg: str) -> str:
+    """reverse(name, args=[arg]), remembered: a reverse() costs 16 µs, and a sidebar of 50 rooms
+    asked for 50 addresses a page. An address depends on the name, the argument and the script
+    prefix only (the URLconf is fixed)."""
+    return _address(name, arg, get_script_prefix())
+
+
+@lru_cache(maxsize=10_000)
+def _address(name: str, arg: str, script_prefix: str) -> str:
+    return reverse(name, args=[arg])
 
 
 REPLY_EXCERPT_LENGTH = 140
 
 
-def message_dict(message: Message) -> dict:
+def message_dict(message: Message, *, authors: dict[int, dict] | None = None) -> dict:
+    """A message; its author's dict taken from (or added to) `authors`, by id, if given."""
+    if authors is None:
+        author = author_dict(message.author)
+    else:
+        author = authors.get(message.author_id) or author_dict(message.author)
+        authors[message.author_id] = author
     return {
         "id": message.id,
         "room": message.room_id,
         "seq": message.seq,
-        "author": author_dict(message.author),
+        "author": author,
         "body": message.body,
         "body_html": message.body_html,
         "mentions": message.mentions,
@@ -46,6 +66,13 @@ def message_dict(message: Message) -> dict:
         "client_id": str(message.client_id),
         "attachments": [attachment_dict(a) for a in attachments_list(message)],
     }
+
+
+def message_dicts(messages: Iterable[Message]) -> list[dict]:
+    """A page of messages, each author serialised once: a page has few authors (a third of the
+    time of serialising 50 messages)."""
+    authors: dict[int, dict] = {}
+    return [message_dict(message, authors=authors) for message in messages]
 
 
 def reply_dict(original: Message) -> dict:
@@ -115,8 +142,8 @@ PREVIEW_LENGTH = 120
 def room_url(room: Room, *, partner=None) -> str:
     """The room's page: /chat/r/<slug>/, or /chat/dm/<partner's username>/ for a direct chat."""
     if room.is_direct:
-        return reverse("chat:direct", args=[partner.username]) if partner else ""
-    return reverse("chat:room", args=[room.slug])
+        return address("chat:direct", partner.username) if partner else ""
+    return address("chat:room", room.slug)
 
 
 def preview_dict(message: Message | None) -> dict | None:

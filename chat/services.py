@@ -35,6 +35,7 @@ from chat.queries import (
     direct_partner,
     direct_room,
     mention_candidates,
+    messages_loaded,
     messages_shown,
     presence_rooms,
 )
@@ -337,6 +338,7 @@ def _resent(*, author, room_id: int, client_id: UUID) -> Message | None:
     existing = messages_shown().filter(author=author, client_id=client_id).first()
     if existing is None:
         return None
+    messages_loaded([existing])
     room_for_member(user=author, room_id=room_id)
     if existing.room_id != room_id:
         raise Conflict("That client_id was already used for another room.")

@@ -15,8 +15,8 @@ from chat import access, queries, services
 from chat.emoji_data import picker_entries
 from chat.errors import BadRequest, ChatError, NotFound
 from chat.forms import InviteForm, RoomForm
-from chat.models import BIGINT_MAX, Room, RoomEvent
-from chat.serializers import author_dict, member_dict, message_dict, public_room_dict, room_dict
+from chat.models import BIGINT_MAX, Membership, Room, RoomEvent
+from chat.serializers import author_dict, member_dict, message_dicts, public_room_dict, room_dict
 
 
 @login_required
@@ -135,6 +135,8 @@ def _chat_page(request, room: Room, *, joined: bool):
         )
     members, member_count = queries.room_members(room=room)
     partner = next((m.user for m in members if m.user_id != request.user.id), None)
+    # Serialised once: the server's rendering and the page's script read the same dicts.
+    history = message_dicts(history)
     context = {
         "room": room,
         "joined": joined,
@@ -142,13 +144,12 @@ def _chat_page(request, room: Room, *, joined: bool):
         "partner": partner if room.is_direct else None,
         "members": members,
         "member_count": member_count,
-        "is_owner": access.is_owner(user=request.user, room_id=room.id),
-        "history": [message_dict(message) for message in history],
+        "history": history,
         "has_more": has_more,
         "open": {
             "room": room.id,
             "joined": joined,
-            "messages": [message_dict(message) for message in history],
+            "messages": history,
             "has_more": has_more,
             "has_newer": has_newer,
             "at": at,
@@ -176,6 +177,10 @@ def _workspace(request, context: dict, *, status: int = 200):
     rooms = [room_dict(room) for room in queries.rooms_for_user(user=request.user)]
     public = [public_room_dict(r) for r in queries.public_rooms_not_joined(user=request.user)]
     open_room = context.get("open")
+    # The user's role in the open room is in its summary (none in a public room they preview).
+    is_owner = open_room is not None and any(
+        r["id"] == open_room["room"] and r["role"] == Membership.Role.OWNER for r in rooms
+    )
     data = {
         "me": author_dict(request.user),
         "rooms": rooms,
@@ -201,6 +206,7 @@ def _workspace(request, context: dict, *, status: int = 200):
         "workspace": data,
         "message_max_length": settings.CHAT_MESSAGE_MAX_LENGTH,
         "history_page": queries.HISTORY_PAGE,
+        "is_owner": is_owner,
         **context,
     }
     return render(request, "chat/workspace.html", context, status=status)
