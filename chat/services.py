@@ -1,7 +1,7 @@
 """Every write to chat data. Views, the API and the socket consumer call these and nothing else."""
 
+import contextlib
 import secrets
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
@@ -88,42 +88,6 @@ def _next_seq(*, room_id: int, user_id: int) -> tuple[int, int] | None:
             [room_id, room_id, user_id, user_id],
         )
         return cursor.fetchone()
-
-
-def _active_members(pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
-    """Those (room, user) pairs whose user is an active member of the room now."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT m.room_id, m.user_id
-            FROM chat_membership m JOIN accounts_user u ON u.id = m.user_id AND u.is_active
-            WHERE (m.room_id, m.user_id) IN (SELECT * FROM unnest(%s::bigint[], %s::bigint[]))
-            """,
-            [[room_id for room_id, _ in pairs], [user_id for _, user_id in pairs]],
-        )
-        return set(cursor.fetchall())
-
-
-def _seqs_take(counts: Counter) -> list[tuple[int, int, int]]:
-    """Lock the rooms' rows, in the order of their ids (so that two processes' batches never
-    wait for each other's rooms in a cycle), and take `counts[room]` seqs and stream positions
-    in each: (room, last seq, last pos) after, for each room that still exists."""
-    room_ids = sorted(counts)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            WITH locked AS MATERIALIZED (
-                SELECT id FROM chat_room WHERE id = ANY(%s) ORDER BY id FOR UPDATE
-            )
-            UPDATE chat_room r
-            SET last_seq = r.last_seq + c.n, last_pos = r.last_pos + c.n, last_message_at = now()
-            FROM locked l JOIN unnest(%s::bigint[], %s::int[]) AS c(id, n) ON c.id = l.id
-            WHERE r.id = l.id
-            RETURNING r.id, r.last_seq, r.last_pos
-            """,
-            [room_ids, room_ids, [counts[room_id] for room_id in room_ids]],
-        )
-        return cursor.fetchall()
 
 
 def _next_pos(*, room_id: int) -> int:
@@ -223,25 +187,27 @@ def message_store(
 ) -> tuple[Message, bool]:
     """message_post without the publish (the consumer publishes from its event loop, through
     messages_store): (message, created), after the commit."""
-    return _draft_store(
-        _message_draft(
-            author=author,
-            room_id=room_id,
-            body=body,
-            client_id=client_id,
-            attachments=attachments,
-            reply_to=reply_to,
-        )
-    )
+    request = {
+        "author": author,
+        "room_id": room_id,
+        "body": body,
+        "client_id": client_id,
+        "attachments": attachments,
+        "reply_to": reply_to,
+    }
+    (outcome,) = messages_store([request])
+    if isinstance(outcome, ChatError):
+        raise outcome
+    return outcome
 
 
 def messages_store(requests: list[dict]) -> list[tuple[Message, bool] | ChatError]:
     """message_store for each of several sends (a process's sockets' sends that arrived while
     the last ones were being stored: chat/message_writer.py), in their order: its (message,
-    created), or the ChatError its sender is told. Those without attachments share one
-    transaction: their rooms' seqs taken in one statement, their rows inserted in another, one
-    commit. A resend among them fails that insert; then each is stored on its own, as are sends
-    with attachments. Any other error (an outage) is raised for all of them."""
+    created), or the ChatError its sender is told. Those without attachments are stored by one
+    statement, which commits on its own (a single round trip, however many). A resend among
+    them fails it whole; then each is stored on its own, as are sends with attachments. Any
+    other error (an outage) is raised for all of them."""
     outcomes: list = [None] * len(requests)
     drafts: dict[int, _Draft] = {}
     for index, request in enumerate(requests):
@@ -249,14 +215,14 @@ def messages_store(requests: list[dict]) -> list[tuple[Message, bool] | ChatErro
             drafts[index] = _message_draft(**request)
         except ChatError as error:
             outcomes[index] = error
-    shared = {index: draft for index, draft in drafts.items() if not draft.attachment_ids}
-    if len(shared) > 1:
+    plain = {index: draft for index, draft in drafts.items() if not draft.attachment_ids}
+    if plain:
         try:
-            with transaction.atomic():
-                stored = _drafts_insert(shared)
+            with _savepoint_if_in_transaction():
+                outcomes_plain = _drafts_insert(plain)
         except IntegrityError:
-            stored = {}  # a resend among them: each on its own, below
-        for index, outcome in stored.items():
+            outcomes_plain = {}  # a resend among them: each on its own, below
+        for index, outcome in outcomes_plain.items():
             outcomes[index] = outcome
     for index, draft in drafts.items():
         if outcomes[index] is None:
@@ -292,31 +258,93 @@ def _draft_store(draft: _Draft) -> tuple[Message, bool]:
     return _as_sent(message, draft), True
 
 
-def _drafts_insert(drafts: dict[int, _Draft]) -> dict[int, tuple[Message, bool] | ChatError]:
-    """Store drafts without attachments in the caller's transaction, in three statements
-    whatever their number: their authors' memberships, their rooms' seqs, the rows."""
-    allowed = _active_members({(draft.room_id, draft.author.id) for draft in drafts.values()})
-    counts = Counter(
-        draft.room_id for draft in drafts.values() if (draft.room_id, draft.author.id) in allowed
+# Sends' rows inserted by one statement: the authors' memberships checked, the rooms' rows locked
+# in the order of their ids (two processes' batches never wait for each other's rooms in a
+# cycle) and their seqs and stream positions taken, the rows numbered in the order the sends
+# came, inserted and returned. Sends whose author is no active member of an existing room are
+# not among the rows returned.
+_MESSAGES_INSERT = """
+WITH sent AS (
+    SELECT * FROM unnest(
+        %s::int[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::bool[],
+        %s::bigint[], %s::uuid[]
+    ) AS s(n, room_id, author_id, body, body_html, mentions, mentions_room, reply_to_id, client_id)
+),
+allowed AS (
+    SELECT s.* FROM sent s
+    WHERE EXISTS (
+        SELECT 1 FROM chat_membership m WHERE m.room_id = s.room_id AND m.user_id = s.author_id
     )
-    # The first seq and pos each room's drafts take, in the order they came.
-    taken = {
-        room_id: [last_seq - counts[room_id], last_pos - counts[room_id]]
-        for room_id, last_seq, last_pos in _seqs_take(counts)
-    }
+    AND EXISTS (SELECT 1 FROM accounts_user u WHERE u.id = s.author_id AND u.is_active)
+),
+counts AS (SELECT room_id, count(*) AS taken FROM allowed GROUP BY room_id),
+locked AS MATERIALIZED (
+    SELECT id FROM chat_room WHERE id IN (SELECT room_id FROM counts) ORDER BY id FOR UPDATE
+),
+rooms AS (
+    UPDATE chat_room r
+    SET last_seq = r.last_seq + c.taken, last_pos = r.last_pos + c.taken,
+        last_message_at = now()
+    FROM locked l JOIN counts c ON c.room_id = l.id
+    WHERE r.id = l.id
+    RETURNING r.id, r.last_seq - c.taken AS seq_before, r.last_pos - c.taken AS pos_before
+),
+numbered AS (
+    SELECT a.*, row_number() OVER (PARTITION BY a.room_id ORDER BY a.n) AS k,
+           r.seq_before, r.pos_before
+    FROM allowed a JOIN rooms r ON r.id = a.room_id
+),
+inserted AS (
+    INSERT INTO chat_message (
+        room_id, author_id, seq, pos, body, body_html, mentions, mentions_room, reply_to_id,
+        client_id, created_at
+    )
+    SELECT room_id, author_id, seq_before + k, pos_before + k, body, body_html,
+           mentions::bigint[], mentions_room, reply_to_id, client_id, now()
+    FROM numbered
+    RETURNING id, room_id, seq, pos, created_at
+)
+SELECT n.n, i.id, i.seq, i.pos, i.created_at
+FROM inserted i JOIN numbered n ON n.room_id = i.room_id AND n.seq_before + n.k = i.seq
+"""
+
+
+def _savepoint_if_in_transaction():
+    """A savepoint within a transaction, so that a failed statement leaves it usable; nothing
+    outside one, where a single statement commits on its own."""
+    return transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+
+
+def _drafts_insert(drafts: dict[int, _Draft]) -> dict[int, tuple[Message, bool] | ChatError]:
+    """Store drafts without attachments by one statement (_MESSAGES_INSERT): each its (message,
+    True), or NotFound when its author may not post in its room."""
+    indexes = list(drafts)
+    columns = [
+        indexes,
+        [drafts[i].room_id for i in indexes],
+        [drafts[i].author.id for i in indexes],
+        [drafts[i].body for i in indexes],
+        [drafts[i].body_html for i in indexes],
+        # Each row's mentions as an array literal: unnest cannot take arrays of different lengths.
+        ["{" + ",".join(map(str, drafts[i].mentions.user_ids)) + "}" for i in indexes],
+        [drafts[i].mentions.room for i in indexes],
+        [drafts[i].reply_to.id if drafts[i].reply_to else None for i in indexes],
+        [drafts[i].client_id for i in indexes],
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_MESSAGES_INSERT, columns)
+        rows = cursor.fetchall()
+    stored = {row[0]: row[1:] for row in rows}
     outcomes: dict[int, tuple[Message, bool] | ChatError] = {}
-    messages: dict[int, Message] = {}
     for index, draft in drafts.items():
-        room = taken.get(draft.room_id)
-        if room is None or (draft.room_id, draft.author.id) not in allowed:
+        row = stored.get(index)
+        if row is None:
             outcomes[index] = NotFound("No such room.")
             continue
-        room[0] += 1
-        room[1] += 1
-        messages[index] = draft.message(seq=room[0], pos=room[1])
-    Message.objects.bulk_create(messages.values())
-    for index, message in messages.items():
-        outcomes[index] = (_as_sent(message, drafts[index]), True)
+        id_, seq, pos, created_at = row
+        message = draft.message(seq=seq, pos=pos)
+        message.id, message.created_at = id_, created_at
+        outcomes[index] = (_as_sent(message, draft), True)
     return outcomes
 
 
