@@ -1,6 +1,7 @@
 """Every write to chat data. Views, the API and the socket consumer call these and nothing else."""
 
 import contextlib
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -265,10 +266,10 @@ def _draft_store(draft: _Draft) -> tuple[Message, bool]:
 # not among the rows returned.
 _MESSAGES_INSERT = """
 WITH sent AS (
-    SELECT * FROM unnest(
-        %s::int[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::bool[],
-        %s::bigint[], %s::uuid[]
-    ) AS s(n, room_id, author_id, body, body_html, mentions, mentions_room, reply_to_id, client_id)
+    SELECT * FROM jsonb_to_recordset(%s::jsonb) AS s(
+        n int, room_id bigint, author_id bigint, body text, body_html text, mentions bigint[],
+        mentions_room bool, reply_to_id bigint, client_id uuid
+    )
 ),
 allowed AS (
     SELECT s.* FROM sent s
@@ -300,7 +301,7 @@ inserted AS (
         client_id, created_at
     )
     SELECT room_id, author_id, seq_before + k, pos_before + k, body, body_html,
-           mentions::bigint[], mentions_room, reply_to_id, client_id, now()
+           mentions, mentions_room, reply_to_id, client_id, now()
     FROM numbered
     RETURNING id, room_id, seq, pos, created_at
 )
@@ -318,21 +319,25 @@ def _savepoint_if_in_transaction():
 def _drafts_insert(drafts: dict[int, _Draft]) -> dict[int, tuple[Message, bool] | ChatError]:
     """Store drafts without attachments by one statement (_MESSAGES_INSERT): each its (message,
     True), or NotFound when its author may not post in its room."""
-    indexes = list(drafts)
-    columns = [
-        indexes,
-        [drafts[i].room_id for i in indexes],
-        [drafts[i].author.id for i in indexes],
-        [drafts[i].body for i in indexes],
-        [drafts[i].body_html for i in indexes],
-        # Each row's mentions as an array literal: unnest cannot take arrays of different lengths.
-        ["{" + ",".join(map(str, drafts[i].mentions.user_ids)) + "}" for i in indexes],
-        [drafts[i].mentions.room for i in indexes],
-        [drafts[i].reply_to.id if drafts[i].reply_to else None for i in indexes],
-        [drafts[i].client_id for i in indexes],
-    ]
+    # The sends as one JSON document: one string for the driver to quote, however many.
+    sent = json.dumps(
+        [
+            {
+                "n": index,
+                "room_id": draft.room_id,
+                "author_id": draft.author.id,
+                "body": draft.body,
+                "body_html": draft.body_html,
+                "mentions": draft.mentions.user_ids,
+                "mentions_room": draft.mentions.room,
+                "reply_to_id": draft.reply_to.id if draft.reply_to else None,
+                "client_id": str(draft.client_id),
+            }
+            for index, draft in drafts.items()
+        ]
+    )
     with connection.cursor() as cursor:
-        cursor.execute(_MESSAGES_INSERT, columns)
+        cursor.execute(_MESSAGES_INSERT, [sent])
         rows = cursor.fetchall()
     stored = {row[0]: row[1:] for row in rows}
     outcomes: dict[int, tuple[Message, bool] | ChatError] = {}

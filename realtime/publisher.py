@@ -165,10 +165,65 @@ def revocation_marker(*, user_id: int) -> bytes | str | None:
 
 
 async def revocation_marker_async(*, user_id: int) -> bytes | str | None:
-    """revocation_marker from the event loop: one round trip to Redis, no thread."""
+    """revocation_marker from the event loop, without a thread: the markers that the frames
+    arriving together ask for are read in one round trip to Redis."""
     if settings.REDIS_URL:
-        return await async_redis_client().get(_marker_key(user_id))
+        return await _marker_reads().read(_marker_key(user_id))
     return _local_markers().get(_marker_key(user_id))  # in memory: nothing to wait for
+
+
+class _MarkerReads:
+    """Marker reads asked for in one turn of the event loop, made as one MGET once the turn's
+    ready work has run. Every read is made after its frame arrived, so none misses a revocation
+    stored before that."""
+
+    def __init__(self, client):
+        self.client = client
+        self.waiting: list[tuple[str, asyncio.Future]] | None = None
+        self.tasks: set[asyncio.Task] = set()
+
+    async def read(self, key: str):
+        loop = asyncio.get_running_loop()
+        if self.waiting is None:
+            self.waiting = []
+            loop.call_soon(self._read_waiting)
+        future = loop.create_future()
+        self.waiting.append((key, future))
+        return await future
+
+    def _read_waiting(self) -> None:
+        waiting, self.waiting = self.waiting, None
+        task = asyncio.ensure_future(self._read_all(waiting))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _read_all(self, waiting: list[tuple[str, asyncio.Future]]) -> None:
+        keys = list(dict.fromkeys(key for key, _ in waiting))
+        try:
+            values = dict(zip(keys, await self.client.mget(keys), strict=True))
+        except Exception as error:  # each reader checks its socket in full
+            for _, future in waiting:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for key, future in waiting:
+            if not future.done():  # its reader went away meanwhile
+                future.set_result(values[key])
+
+
+_marker_readers: dict[asyncio.AbstractEventLoop, _MarkerReads] = {}
+
+
+def _marker_reads() -> _MarkerReads:
+    """The marker reader of the running event loop and its Redis client."""
+    loop = asyncio.get_running_loop()
+    client = async_redis_client()
+    reader = _marker_readers.get(loop)
+    if reader is None or reader.client is not client:
+        for stale in [other for other in _marker_readers if other.is_closed()]:
+            del _marker_readers[stale]
+        reader = _marker_readers[loop] = _MarkerReads(client)
+    return reader
 
 
 def revocation_mark(*, user_id: int) -> None:
