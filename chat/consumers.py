@@ -790,8 +790,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.dispatch(event)
 
     def deliver_now(self, event: dict) -> None:
-        frame = self.instant[event["type"]](self, event)
-        if frame is not None:
+        for frame in self.instant[event["type"]](self, event):
             self.write(frame)
 
     def events_lost(self) -> None:
@@ -844,32 +843,32 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.writer.cancel()
         self.close_soon(code=CLOSE_TRY_AGAIN)
 
-    def room_frame(self, event) -> str | None:
+    def room_frame(self, event) -> list[str]:
         room_id = event["room"]
         if room_id not in self.rooms:
-            return None
+            return []
         if "seq" in event:
             self.seqs[room_id] = max(self.seqs.get(room_id, 0), event["seq"])
-        return event["frame"]
+        return event["frames"]
 
-    def from_room_mate(self, event) -> str | None:
+    def from_room_mate(self, event) -> list[str]:
         """A room-mate's typing or presence: not news to the room-mate themselves."""
         if event["room"] in self.rooms and event["user"] != self.user.id:
-            return event["frame"]
-        return None
+            return [event["frame"]]
+        return []
 
-    def receipt_frame(self, event) -> str | None:
+    def receipt_frame(self, event) -> list[str]:
         """A room-mate's read position moved: shown only to people who send receipts
         themselves."""
-        return self.from_room_mate(event) if self.user.send_read_receipts else None
+        return self.from_room_mate(event) if self.user.send_read_receipts else []
 
-    def client_frame(self, event) -> str | None:
+    def client_frame(self, event) -> list[str]:
         """A frame for the user's own sockets (their read marker moved) or for everyone's (a new
         public room), sent as it is; never before `hello`."""
-        return event["frame"] if self.user is not None else None
+        return [event["frame"]] if self.user is not None else []
 
     # Frames every socket of a group gets as they are (or not at all): delivered by the hub's
-    # task, never waiting for this socket's own.
+    # task, never waiting for this socket's own. Each handler gives the frames to write.
     instant = {
         "room.frame": room_frame,
         "chat.typing": from_room_mate,

@@ -62,20 +62,36 @@ class MessageWriter:
 
 
 async def _answer(batch, outcomes, *, after: asyncio.Task | None) -> None:
-    """Publish a batch's new messages in the order of their seqs, after the batch before it
-    (the rooms' sockets see each room's messages in order), and answer each sender."""
+    """Publish a batch's new messages, one event per room with its messages in the order of
+    their seqs, after the batch before it (the rooms' sockets see each room's messages in
+    order), and answer each sender: its frame and whether the room's sockets were sent it
+    (not a resend's, nor when the publish failed), or its error."""
     if after is not None:
         await asyncio.wait([after])
-    for (_, future), outcome in zip(batch, outcomes, strict=True):
-        try:
-            if isinstance(outcome, Exception):
-                answer = outcome
-            else:
+    answers: list = []
+    new_by_room: dict[int, list[int]] = {}
+    for outcome in outcomes:
+        if not isinstance(outcome, Exception):
+            try:
                 message, created = outcome
-                frame = message_frame(message)
-                answer = (frame, created and await publisher.frame_publish_async(frame))
-        except Exception as error:  # a bug: its sender is told `internal`, the others go on
-            answer = error
+                # (its frame, whether the room's sockets were sent it: not yet)
+                outcome = (message_frame(message), False)
+                if created:
+                    new_by_room.setdefault(message.room_id, []).append(len(answers))
+            except Exception as error:  # a bug: its sender is told `internal`, the others go on
+                outcome = error
+        answers.append(outcome)
+    for room_id, indexes in new_by_room.items():
+        try:
+            published = await publisher.frames_publish_async(
+                room_id, [answers[index][0] for index in indexes]
+            )
+        except Exception as error:  # a bug: these senders are told `internal`
+            published = error
+        for index in indexes:
+            frame = answers[index][0]
+            answers[index] = published if isinstance(published, Exception) else (frame, published)
+    for (_, future), answer in zip(batch, answers, strict=True):
         if future.done():  # its socket went away meanwhile
             continue
         if isinstance(answer, Exception):

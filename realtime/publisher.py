@@ -82,11 +82,17 @@ def _group_send(group: str, event: dict) -> None:
 async def frame_publish_async(frame: dict) -> bool:
     """Send a frame of a room's event stream to every socket subscribed to the room, serialised
     once; False when it could not be published (the room's sockets are then told to sync)."""
-    room = frame["room"]
-    event = {"type": "room.frame", "room": room, "frame": json.dumps(frame)}
-    if frame["type"] == "message":
-        event["seq"] = frame["message"]["seq"]
-    return await publish(room_group(room), event, room_id=room)
+    return await frames_publish_async(frame["room"], [frame])
+
+
+async def frames_publish_async(room_id: int, frames: list[dict]) -> bool:
+    """Send frames of a room's event stream, in their order, as one event (a batch of messages
+    stored together costs one publish); False when it could not be published."""
+    event = {"type": "room.frame", "room": room_id, "frames": [json.dumps(f) for f in frames]}
+    seqs = [frame["message"]["seq"] for frame in frames if frame["type"] == "message"]
+    if seqs:
+        event["seq"] = max(seqs)
+    return await publish(room_group(room_id), event, room_id=room_id)
 
 
 def frame_publish(frame: dict) -> None:

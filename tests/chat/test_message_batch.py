@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from chat import services
 from chat.errors import BadRequest, NotFound
 from chat.models import Message, Room
+from realtime import publisher
 from tests.factories import UserFactory, make_room, new_client_id
 
 
@@ -251,3 +252,38 @@ async def test_an_outage_during_a_batch_is_answered_unavailable_to_each_sender(
         await client.send(type="send", room=room.id, body=f"m{index}", client_id=client_ids[index])
     heard = sorted([(await clients[0].receive_type("message"))["message"]["seq"] for _ in clients])
     assert heard == [1, 2, 3]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("channel_layer")
+async def test_a_batch_reaches_each_room_as_one_event_with_its_messages_in_seq_order(
+    sockets, slow_first_batch, monkeypatch
+):
+    people, first = await members_in_a_room(5)
+    second = await sync_to_async(make_room)(Room.Kind.PRIVATE, *people)
+    published = []
+    publish = publisher.publish
+
+    async def recorded(group, event, **kwargs):
+        if event["type"] == "room.frame":
+            published.append((event["room"], len(event["frames"]), event.get("seq")))
+        return await publish(group, event, **kwargs)
+
+    monkeypatch.setattr(publisher, "publish", recorded)
+    clients = [(await sockets(person))[0] for person in people]
+    await clients[0].send(type="send", room=first.id, body="alone", client_id=new_client_id())
+    await asyncio.sleep(0.1)  # the first batch is being stored
+    for index, room in enumerate([second, first, second, first]):
+        await clients[index + 1].send(
+            type="send", room=room.id, body=f"m{index}", client_id=new_client_id()
+        )
+    heard = [(await clients[0].receive_type("message"))["message"] for _ in range(5)]
+    assert slow_first_batch == [1, 4]
+    assert published == [(first.id, 1, 1), (second.id, 2, 2), (first.id, 2, 3)]
+    assert [(m["room"], m["seq"], m["body"]) for m in heard] == [
+        (first.id, 1, "alone"),
+        (second.id, 1, "m0"),
+        (second.id, 2, "m2"),
+        (first.id, 2, "m1"),
+        (first.id, 3, "m3"),
+    ]

@@ -166,5 +166,5 @@ async def test_the_sockets_of_a_process_whose_channel_overflows_are_closed_1013(
     # could be among those dropped): rather than miss them, the sockets reconnect and sync.
     for n in range(layer.capacity + 10):
         with contextlib.suppress(ChannelFull):  # dropped, as group_send drops it
-            await layer.send(channel, {"type": "room.frame", "room": 0, "frame": str(n)})
+            await layer.send(channel, {"type": "room.frame", "room": 0, "frames": [str(n)]})
     assert await client.closed_with() == 1013
