@@ -35,6 +35,7 @@ from chat.serializers import (
 )
 from chat.typing_notices import room_small_find, room_small_known, typing_due, typing_reset
 from realtime import publisher
+from realtime.eager import start_eagerly
 from realtime.hub import hub
 
 logger = logging.getLogger(__name__)
@@ -175,6 +176,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.base_send = send
         self.channel_layer = None  # the hub subscribes for the socket
+        self.registry = sockets.registry()
         self.channel_name = f"socket.{uuid.uuid4().hex}"
         try:
             while True:
@@ -279,7 +281,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.rooms = {room.id for room in rooms}
         self.seqs = {room.id: room.last_seq for room in rooms}
-        sockets.registry().add(self)
+        self.registry.add(self)
         await self.send_json(
             {
                 "type": "hello",
@@ -334,7 +336,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.released = True
         if self.auth_timer is not None:
             self.auth_timer.cancel()
-        sockets.registry().discard(self)
+        self.registry.discard(self)
         if self.outbox is not None:
             self.outbox.clear()
         try:
@@ -805,8 +807,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.closing or self.revoked:
             return
         if self.writer is None:
+            # Usually the client is reading and the frame goes out at once, with no task: the
+            # writer runs until it first has to wait, and only then becomes a task.
             self.outbox = deque((frame,))
-            self.writer = asyncio.get_running_loop().create_task(self._write_outbox())
+            self.writer = _WRITING
+            self.writer = start_eagerly(self._write_outbox())
             return
         if len(self.outbox) >= settings.CHAT_OUTBOX_MAX:
             logger.info("closing a socket %s frames behind", len(self.outbox))
@@ -819,7 +824,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Write the queued frames in order, under the send lock. The registry closes the socket
         when its client takes none of them for CHAT_SEND_TIMEOUT (`stalled`); a revocation that
         came meanwhile closes it after the frame being written."""
-        writing = sockets.registry().writing
+        writing = self.registry.writing
         loop = asyncio.get_running_loop()
         try:
             async with self.send_lock:
@@ -938,6 +943,10 @@ def _spawn(coroutine) -> None:
     _event_tasks.add(task)
     task.add_done_callback(_event_tasks.discard)
     task.add_done_callback(_log_failure)
+
+
+# Stands for the writer while it runs its first steps, before it is known whether it needs a task.
+_WRITING = object()
 
 
 def _log_failure(task: asyncio.Task) -> None:
