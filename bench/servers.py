@@ -152,13 +152,15 @@ class ServerGroup:
         return found
 
     def cpu_seconds(self) -> float:
+        """CPU time of the tree's processes, read from each process's CPU-time clock (exact to
+        the nanosecond, ended threads included), since the 10 ms ticks of /proc/<pid>/stat
+        are ±10-20 % of a short fan-out row."""
         total = 0.0
         for proc in self.tree():
             try:
-                times = proc.cpu_times()
-            except psutil.NoSuchProcess:
+                total += time.clock_gettime(_process_cpu_clock(proc.pid))
+            except OSError:  # it ended meanwhile
                 continue
-            total += times.user + times.system + times.children_user + times.children_system
         return total
 
     def rss_bytes(self) -> int:
@@ -190,6 +192,12 @@ class ServerGroup:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def _process_cpu_clock(pid: int) -> int:
+    """The clock id of another process's CPU time, as glibc's clock_getcpuclockid makes it
+    (Linux: the pid inverted, shifted, with CPUCLOCK_SCHED), which Python's time module lacks."""
+    return (~pid << 3) | 2
 
 
 def _port_open(port: int) -> bool:

@@ -2,11 +2,14 @@
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from types import SimpleNamespace
 
 from bench import report
 from bench.client import Member, Phase
+from bench.servers import ServerConfig, ServerGroup
 from bench.workspace import memberships, room_sizes, sockets_of_users
 from tests.conftest import in_a_thread
 
@@ -117,3 +120,32 @@ def test_client_counts_frames_however_the_server_serialises_them():
     assert (phase.delivered, phase.duplicates, phase.strays, phase.typing) == (3, 1, 0, 2)
     assert phase.refused == {ids[3]}
     assert len(phase.latencies) == 3
+
+
+def test_the_cpu_meter_counts_every_thread_of_a_server_finer_than_a_tick(tmp_path):
+    """A process that burns 30 ms of CPU in a thread of its own is measured at that, not at a
+    multiple of the 10 ms tick."""
+    script = (
+        "import threading, time\n"
+        "def burn():\n"
+        "    end = time.thread_time() + 0.03\n"
+        "    while time.thread_time() < end: pass\n"
+        "print('ready', flush=True); input()\n"
+        "t = threading.Thread(target=burn); t.start(); t.join(); input()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline() == "ready\n"  # started: its start-up is not measured
+    group = ServerGroup(ServerConfig("burner", "bare", "websockets"), {}, tmp_path)
+    group.procs = [proc]
+    try:
+        before = group.cpu_seconds()
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        time.sleep(0.3)  # the thread ran and ended; the process waits for its second line
+        spent = group.cpu_seconds() - before
+    finally:
+        proc.kill()
+        proc.wait()
+    assert 0.029 <= spent < 0.045, spent
