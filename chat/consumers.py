@@ -37,6 +37,7 @@ from chat.typing_notices import room_small_find, room_small_known, typing_due, t
 from realtime import publisher
 from realtime.eager import start_eagerly
 from realtime.hub import hub
+from realtime.wire import SERVER_SEND, direct_writer, wire_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +151,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     closing = False
     close_task = None  # held so the close in progress is not garbage-collected
     revoked = False
+    write_direct = None  # realtime.wire: frames to the transport as bytes, where it can be
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -196,6 +198,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         await self.accept()
         self.accepted = True
+        self.write_direct = direct_writer(self.scope.get(SERVER_SEND))
         auth = self.scope.get("auth", {"method": "none"})
         if auth["method"] == "bad_origin":
             await self.close(code=CLOSE_FORBIDDEN)
@@ -807,6 +810,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.closing or self.revoked:
             return
         if self.writer is None:
+            if (
+                self.write_direct is not None
+                and not self.send_lock.locked()
+                and self.write_direct(wire_bytes(frame))
+            ):
+                return
             # Usually the client is reading and the frame goes out at once, with no task: the
             # writer runs until it first has to wait, and only then becomes a task.
             self.outbox = deque((frame,))

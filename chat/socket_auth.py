@@ -11,6 +11,7 @@ from django.http.request import validate_host
 
 from accounts.services import api_token_authenticate
 from chat.db import in_database_thread
+from realtime.wire import SERVER_SEND
 
 
 def origin_allowed(origin: bytes | None) -> bool:
@@ -44,7 +45,7 @@ class SocketAuthMiddleware:
 
     async def __call__(self, scope, receive, send):
         headers = dict(scope.get("headers", []))
-        scope = dict(scope)
+        scope = {**scope, SERVER_SEND: send}
         authorization = headers.get(b"authorization", b"").decode("latin-1")
         if authorization:
             scheme, _, key = authorization.partition(" ")

@@ -148,6 +148,11 @@ def server_command(host: str, port: int, *, app: str = "config.asgi:application"
         "websockets-sansio",
         "--ws-max-size",
         str(WS_MAX_SIZE),
+        # No permessage-deflate: its zlib state costs about 40 KB per socket (more than the rest
+        # of a socket), and a compressed socket's frames cannot share the bytes that every other
+        # recipient is written (realtime/wire.py). Chat frames are a few hundred bytes.
+        "--ws-per-message-deflate",
+        "false",
         *proxy_options,
         "--no-access-log",
     ]

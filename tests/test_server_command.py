@@ -1,4 +1,5 @@
-"""The server command trusts X-Forwarded-For only from the proxies in FORWARDED_ALLOW_IPS."""
+"""The production server command: X-Forwarded-For trusted only from the proxies in
+FORWARDED_ALLOW_IPS, and sockets without compression."""
 
 from uvicorn.main import main as uvicorn_cli
 
@@ -34,3 +35,10 @@ def test_server_trusts_forwarded_headers_only_from_the_named_proxies(monkeypatch
 
     assert options["proxy_headers"] is True
     assert options["forwarded_allow_ips"] == "10.0.0.5,10.1.0.0/16"
+
+
+def test_sockets_are_served_without_compression():
+    options = uvicorn_options(server_command("127.0.0.1", 8000))
+
+    assert options["ws_per_message_deflate"] is False
+    assert options["ws"] == "websockets-sansio"  # the protocol realtime/wire.py writes through
