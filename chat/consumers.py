@@ -64,6 +64,10 @@ def _parse(text: str):
         value = json.loads(text)
     except (ValueError, RecursionError):
         return None
+    # A text with no more opening brackets than the limit cannot be nested deeper: most frames
+    # are a flat object, and need no walk.
+    if text.count("{") + text.count("[") <= FRAME_MAX_DEPTH:
+        return value
     return value if _depth_within(value, FRAME_MAX_DEPTH) else None
 
 
