@@ -66,7 +66,7 @@ async def _answer(batch, outcomes, *, after: asyncio.Task | None) -> None:
     their seqs, after the batch before it (the rooms' sockets see each room's messages in
     order), and answer each sender: its frame and whether the room's sockets were sent it
     (not a resend's, nor when the publish failed), or its error."""
-    if after is not None:
+    if after is not None and not after.done():
         await asyncio.wait([after])
     answers: list = []
     new_by_room: dict[int, list[int]] = {}

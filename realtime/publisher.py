@@ -53,7 +53,8 @@ async def publish(group: str, event: dict, *, room_id: int | None = None) -> boo
     it from their backstop, which compares each room's last seq with what they were sent)."""
     event = {**event, "group": group}  # each process reads all its groups from one channel
     for delay in PUBLISH_DELAYS:
-        await asyncio.sleep(delay)
+        if delay:
+            await asyncio.sleep(delay)
         try:
             await get_channel_layer().group_send(group, event)
             return True
