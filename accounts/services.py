@@ -86,12 +86,14 @@ def api_token_authenticate(*, key: str) -> ApiToken | None:
     return token
 
 
-# The live token of a key hash, its last use recorded at most once a minute, in one statement:
-# a socket's handshake asks it first, before the user is loaded (by credential_user).
+# The live token of a key hash and an active user (as api_token_authenticate finds it), its last
+# use recorded at most once a minute, in one statement: a socket's handshake asks it first,
+# before the user is loaded (by credential_user).
 _KEY_CREDENTIAL = """
 WITH token AS (
-  SELECT id, user_id, last_used_at FROM accounts_apitoken
-  WHERE key_hash = %(key_hash)s AND revoked_at IS NULL
+  SELECT token.id, token.user_id, token.last_used_at FROM accounts_apitoken token
+  JOIN accounts_user account ON account.id = token.user_id AND account.is_active
+  WHERE token.key_hash = %(key_hash)s AND token.revoked_at IS NULL
 ), used AS (
   UPDATE accounts_apitoken SET last_used_at = %(now)s
   WHERE id = (SELECT id FROM token WHERE last_used_at IS NULL OR last_used_at < %(stale)s)
@@ -101,8 +103,9 @@ SELECT id, user_id FROM token
 
 
 def api_token_credential(*, key: str) -> Credential | None:
-    """The credential a raw key names while its token is unrevoked, recording its use; whether
-    its user may still sign in is for credential_user to say."""
+    """The credential a raw key names while its token is unrevoked and its user active,
+    recording its use; the socket's credential_user checks it again once it listens for its
+    revocation."""
     if not key.startswith(TOKEN_PREFIX) or len(key) > 100:
         return None
     now = timezone.now()

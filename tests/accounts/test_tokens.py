@@ -198,5 +198,10 @@ def test_a_keys_credential_names_its_live_token_and_records_its_use_once_a_minut
 
     assert api_token_credential(key=key + "x") is None
     assert api_token_credential(key=key.removeprefix("plt_")) is None
+    user.is_active = False
+    user.save()
+    assert api_token_credential(key=key) is None
+    user.is_active = True
+    user.save()
     ApiToken.objects.filter(id=token.id).update(revoked_at=timezone.now())
     assert api_token_credential(key=key) is None
