@@ -9,11 +9,11 @@ from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import avatars
-from accounts.credentials import session_signs_in
+from accounts.credentials import Credential, session_signs_in
 from accounts.models import ApiToken, SocketTicket, User
 
 TOKEN_PREFIX = "plt_"  # noqa: S105
@@ -84,6 +84,36 @@ def api_token_authenticate(*, key: str) -> ApiToken | None:
         ApiToken.objects.filter(id=token.id).update(last_used_at=now)
         token.last_used_at = now
     return token
+
+
+# The live token of a key hash and an active user (as api_token_authenticate finds it), its last
+# use recorded at most once a minute, in one statement: a socket's handshake asks it first,
+# before the user is loaded (by credential_user).
+_KEY_CREDENTIAL = """
+WITH token AS (
+  SELECT token.id, token.user_id, token.last_used_at FROM accounts_apitoken token
+  JOIN accounts_user account ON account.id = token.user_id AND account.is_active
+  WHERE token.key_hash = %(key_hash)s AND token.revoked_at IS NULL
+), used AS (
+  UPDATE accounts_apitoken SET last_used_at = %(now)s
+  WHERE id = (SELECT id FROM token WHERE last_used_at IS NULL OR last_used_at < %(stale)s)
+)
+SELECT id, user_id FROM token
+"""
+
+
+def api_token_credential(*, key: str) -> Credential | None:
+    """The credential a raw key names while its token is unrevoked and its user active,
+    recording its use; the socket's credential_user checks it again once it listens for its
+    revocation."""
+    if not key.startswith(TOKEN_PREFIX) or len(key) > 100:
+        return None
+    now = timezone.now()
+    params = {"key_hash": _hash(key), "now": now, "stale": now - timedelta(minutes=1)}
+    with connection.cursor() as cursor:
+        cursor.execute(_KEY_CREDENTIAL, params)
+        row = cursor.fetchone()
+    return None if row is None else Credential(user_id=row[1], token_id=row[0])
 
 
 def socket_ticket_issue(*, user: User, session_key: str = "", token_id: int | None = None) -> str:

@@ -32,8 +32,19 @@ def main() -> None:
         if args.workspace_users
         else None,
     }
+    analyze()
     with open(args.out, "w") as out:
         json.dump(result, out)
+
+
+def analyze() -> None:
+    """Gather the planner's statistics, as autovacuum does for a database in use: without them,
+    the planner read accounts_user whole for each handshake's rooms (0.29 ms against 0.06 ms a
+    query, and 1.36 against 1.05 ms of PostgreSQL's CPU per handshake)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
 
 
 def _users(prefix: str, count: int):

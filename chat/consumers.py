@@ -207,17 +207,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if auth["method"] == "bad_origin":
             await self.close(code=CLOSE_FORBIDDEN)
         elif auth["method"] in {"session", "token"}:
-            user = self.scope["user"]
-            if not user.is_authenticated:
-                await self.close(code=CLOSE_UNAUTHENTICATED)
-                return
-            session = self.scope.get("session")
-            credential = Credential(
-                user_id=user.id,
-                session_key=(session.session_key or "") if session else "",
-                token_id=auth.get("token_id"),
-            )
-            await self.start(user, credential)
+            await self.start(auth["credential"])
         elif auth["method"] == "none":
             self.auth_timer = asyncio.get_running_loop().call_later(
                 settings.CHAT_AUTH_TIMEOUT, lambda: asyncio.ensure_future(self.auth_timeout())
@@ -247,12 +237,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.user is None:
             await self.close(code=CLOSE_AUTH_TIMEOUT)
 
-    async def start(self, user, credential: Credential):
+    async def start(self, credential: Credential):
         """Admit an authenticated socket: subscribe it to its revocation groups first, then check
-        the credential, so that no revocation can fall unheard between check and subscription;
-        then count it, subscribe its rooms and say hello."""
+        the credential and load its user, so that no revocation can fall unheard between check
+        and subscription; then count it, subscribe its rooms and say hello."""
         self.credential = credential
-        revocation = [publisher.user_group(user.id)]
+        revocation = [publisher.user_group(credential.user_id)]
         if credential.session_key:
             revocation.append(publisher.session_group(credential.session_key))
         if credential.token_id:
@@ -278,7 +268,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
             await self.close(code=CLOSE_TOO_MANY)
             return
-        self.user = user
+        self.user = self.scope["user"] = user
         try:
             for group in [publisher.EVERYONE_GROUP, *(publisher.room_group(r.id) for r in rooms)]:
                 await self.subscribe(group)
@@ -548,7 +538,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         credential = Credential(
             user_id=ticket.user_id, session_key=ticket.session_key, token_id=ticket.token_id
         )
-        await self.start(ticket.user, credential)
+        await self.start(credential)
 
     # Frames from the client. Each names its room and is authorised against membership now.
 

@@ -1,15 +1,18 @@
 """Who is on the other end of a socket: a bearer token, or the session cookie from an allowed
-Origin. A socket with neither may still authenticate with a ticket as its first frame."""
+Origin. A socket with neither may still authenticate with a ticket as its first frame.
+
+Only the credential is found here (one small query); the consumer loads the user, and checks
+that the credential still holds, once the socket hears the credential's revocation."""
 
 from http.cookies import SimpleCookie
 from urllib.parse import urlparse
 
-from channels.auth import AuthMiddlewareStack
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http.request import validate_host
 
-from accounts.services import api_token_authenticate
+from accounts.credentials import session_credential
+from accounts.services import api_token_credential
 from chat.db import in_database_thread
 from realtime.wire import SERVER_SEND
 
@@ -27,45 +30,48 @@ def origin_allowed(origin: bytes | None) -> bool:
     return validate_host(parsed.hostname, allowed)
 
 
-def _has_session_cookie(headers: dict[bytes, bytes]) -> bool:
+def _session_cookie(headers: dict[bytes, bytes]) -> str | None:
+    """The session cookie's value, or None when there is none."""
     cookie = SimpleCookie()
     try:
         cookie.load(headers.get(b"cookie", b"").decode("latin-1"))
     except Exception:
-        return False
-    return settings.SESSION_COOKIE_NAME in cookie
+        return None
+    morsel = cookie.get(settings.SESSION_COOKIE_NAME)
+    return None if morsel is None else morsel.value
 
 
 class SocketAuthMiddleware:
-    """Sets scope["user"] and scope["auth"] = {"method": token|session|none|invalid|bad_origin}."""
+    """Sets scope["auth"] = {"method": token|session|none|invalid|bad_origin}, with the
+    "credential" for a token or session, and scope["user"]: anonymous until the consumer admits
+    the socket and puts its user there."""
 
     def __init__(self, inner):
         self.inner = inner
-        self.session_stack = AuthMiddlewareStack(inner)
 
     async def __call__(self, scope, receive, send):
         headers = dict(scope.get("headers", []))
         scope = {**scope, SERVER_SEND: send}
+        scope["user"] = AnonymousUser()
+        scope["auth"] = await self._auth(headers)
+        return await self.inner(scope, receive, send)
+
+    async def _auth(self, headers: dict[bytes, bytes]) -> dict:
         authorization = headers.get(b"authorization", b"").decode("latin-1")
         if authorization:
             scheme, _, key = authorization.partition(" ")
-            token = None
+            credential = None
             if scheme.lower() == "bearer" and key.strip():
-                token = await in_database_thread(api_token_authenticate)(key=key.strip())
-            if token is None:
-                scope["user"] = AnonymousUser()
-                scope["auth"] = {"method": "invalid"}
-            else:
-                scope["user"] = token.user
-                scope["auth"] = {"method": "token", "token_id": token.id}
-            return await self.inner(scope, receive, send)
-        if _has_session_cookie(headers):
-            if not origin_allowed(headers.get(b"origin")):
-                scope["user"] = AnonymousUser()
-                scope["auth"] = {"method": "bad_origin"}
-                return await self.inner(scope, receive, send)
-            scope["auth"] = {"method": "session"}
-            return await self.session_stack(scope, receive, send)
-        scope["user"] = AnonymousUser()
-        scope["auth"] = {"method": "none"}
-        return await self.inner(scope, receive, send)
+                credential = await in_database_thread(api_token_credential)(key=key.strip())
+            if credential is None:
+                return {"method": "invalid"}
+            return {"method": "token", "credential": credential}
+        session_key = _session_cookie(headers)
+        if session_key is None:
+            return {"method": "none"}
+        if not origin_allowed(headers.get(b"origin")):
+            return {"method": "bad_origin"}
+        credential = await in_database_thread(session_credential)(session_key=session_key)
+        if credential is None:
+            return {"method": "invalid"}
+        return {"method": "session", "credential": credential}

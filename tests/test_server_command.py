@@ -37,7 +37,9 @@ def test_server_trusts_forwarded_headers_only_from_the_named_proxies(monkeypatch
     assert options["forwarded_allow_ips"] == "10.0.0.5,10.1.0.0/16"
 
 
-def test_sockets_are_served_without_compression():
+def test_the_server_offers_no_per_message_compression():
+    """A browser that negotiates compression would hold a compressor for the socket's life, and
+    could not be written the bytes shared by every recipient of a frame."""
     options = uvicorn_options(server_command("127.0.0.1", 8000))
 
     assert options["ws_per_message_deflate"] is False

@@ -1,15 +1,19 @@
 import asyncio
 import hashlib
+from datetime import timedelta
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from accounts.credentials import Credential
 from accounts.models import ApiToken, SocketTicket
 from accounts.services import (
     api_token_authenticate,
     api_token_create,
+    api_token_credential,
     socket_ticket_issue,
     socket_ticket_redeem,
 )
@@ -174,3 +178,30 @@ def test_sign_out_everywhere_can_revoke_every_api_token_and_their_unused_tickets
     assert all(socket_ticket_redeem(key=ticket) is None for ticket in unused)
     assert [event["type"] for event in received(layer, bot_socket)] == ["auth.revoked"] * 2
     assert api_token_authenticate(key=bystander_key) is not None
+
+
+def test_a_keys_credential_names_its_live_token_and_records_its_use_once_a_minute(user):
+    token, key = api_token_create(user=user, name="bot")
+
+    assert api_token_credential(key=key) == Credential(user_id=user.id, token_id=token.id)
+    token.refresh_from_db()
+    first_use = token.last_used_at
+    assert first_use is not None
+    assert api_token_credential(key=key) is not None
+    token.refresh_from_db()
+    assert token.last_used_at == first_use  # within the minute: not written again
+
+    ApiToken.objects.filter(id=token.id).update(last_used_at=first_use - timedelta(minutes=2))
+    api_token_credential(key=key)
+    token.refresh_from_db()
+    assert token.last_used_at > first_use - timedelta(minutes=2)
+
+    assert api_token_credential(key=key + "x") is None
+    assert api_token_credential(key=key.removeprefix("plt_")) is None
+    user.is_active = False
+    user.save()
+    assert api_token_credential(key=key) is None
+    user.is_active = True
+    user.save()
+    ApiToken.objects.filter(id=token.id).update(revoked_at=timezone.now())
+    assert api_token_credential(key=key) is None

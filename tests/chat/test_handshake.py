@@ -81,7 +81,7 @@ async def test_a_handshake_takes_a_fixed_number_of_queries_however_many_rooms(
     settings.CHAT_REVALIDATE_SECONDS = settings.CHAT_CATCH_UP_SECONDS = 60  # no backstop query
     few = await queries_per_handshake(queries_run, 1, credential)
     many = await queries_per_handshake(queries_run, 5, credential)
-    # Token: the token's lookup (and its last use, at most once a minute), then the user with
-    # the credential's state and their rooms with previews and partners; on the first socket,
-    # the rooms to tell it brought the user online. Session: the session and its user first.
-    assert few == many == {"token": [5, 3], "session": [5, 4]}[credential]
+    # The credential's lookup (the token, recording its last use at most once a minute; or the
+    # session), then the user with the credential's state, and their rooms with previews and
+    # partners; on the first socket, the rooms to tell it brought the user online.
+    assert few == many == [4, 3]

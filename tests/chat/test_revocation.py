@@ -12,6 +12,7 @@ from django.test import Client
 from accounts import services as account_services
 from accounts.credentials import Credential
 from chat import services
+from chat.consumers import ChatConsumer
 from chat.models import Message, Room
 from chat.sockets import Registry
 from realtime import publisher
@@ -173,6 +174,25 @@ async def test_sockets_opening_while_the_credential_is_revoked_never_survive(kin
             survivors.append(client)
     assert survivors == []
     await sync_to_async(victim.owner_posts)("after the race")
+
+
+@pytest.mark.parametrize("kind", ["logout", "password_change", "token_revoke", "deactivation"])
+async def test_a_credential_revoked_after_the_handshake_found_it_is_refused(kind, monkeypatch):
+    """The handshake's lookup finds only the credential; the user is loaded, and the credential
+    checked, after the socket listens for its revocation: one revoked in between (its event gone
+    before the socket listened) is refused before any hello."""
+    victim = await sync_to_async(Victim)(kind)
+    start = ChatConsumer.start
+
+    async def revoked_first(self, credential):
+        await sync_to_async(victim.revoke)()
+        await start(self, credential)
+
+    monkeypatch.setattr(ChatConsumer, "start", revoked_first)
+    socket = await ChatClient(victim.headers()).connect()
+    frames, code = await frames_until_close(socket)
+    assert code == 4401
+    assert "hello" not in [frame["type"] for frame in frames]
 
 
 async def test_a_stale_removal_event_keeps_a_member_who_rejoined():

@@ -1,10 +1,12 @@
 """How a socket proves who it is, and how it loses that when the credential goes."""
 
 import json
+from importlib import import_module
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.test import Client
 
 from accounts import services as account_services
@@ -53,6 +55,37 @@ async def test_bearer_token_authenticates_without_origin():
 async def test_bad_authorization_header_is_closed_4401(value):
     client = await connect([(b"authorization", value.encode())])
     assert await client.closed_with() == 4401
+
+
+@sync_to_async
+def session_keys() -> dict[str, str]:
+    """Session cookies that name no one who may sign in: a session without a user, one signed
+    in through a backend this site does not use, one that expired, and one never issued."""
+    store_class = import_module(settings.SESSION_ENGINE).SessionStore
+    alice = UserFactory()
+
+    def saved(data: dict, expiry: int = 3600) -> str:
+        store = store_class()
+        store.update(data)
+        store.set_expiry(expiry)
+        store.create()
+        return store.session_key
+
+    signed_in = {SESSION_KEY: str(alice.pk), HASH_SESSION_KEY: alice.get_session_auth_hash()}
+    return {
+        "anonymous": saved({"theme": "dark"}),
+        "unknown_backend": saved({**signed_in, BACKEND_SESSION_KEY: "elsewhere.Backend"}),
+        "expired": saved(
+            {**signed_in, BACKEND_SESSION_KEY: settings.AUTHENTICATION_BACKENDS[0]}, expiry=-1
+        ),
+        "never_issued": "x" * 32,
+    }
+
+
+async def test_session_cookie_naming_no_one_who_may_sign_in_is_closed_4401():
+    for name, key in (await session_keys()).items():
+        client = await connect([cookie_header(key), (b"origin", ORIGIN)])
+        assert await client.closed_with() == 4401, name
 
 
 async def test_ticket_as_first_frame_authenticates_once():
