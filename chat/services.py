@@ -18,6 +18,7 @@ from accounts.services import user_last_seen_set
 from attachments import services as attachment_services
 from chat import presence, ratelimit
 from chat.access import is_owner, owned_private_room, receipts_shown, room_for_member
+from chat.db import prepared_cursor
 from chat.emoji_data import reaction_emoji
 from chat.errors import (
     BadRequest,
@@ -336,7 +337,8 @@ def _drafts_insert(drafts: dict[int, _Draft]) -> dict[int, tuple[Message, bool] 
             for index, draft in drafts.items()
         ]
     )
-    with connection.cursor() as cursor:
+    # Prepared: planning this statement cost PostgreSQL more CPU than running it.
+    with prepared_cursor() as cursor:
         cursor.execute(_MESSAGES_INSERT, [sent])
         rows = cursor.fetchall()
     stored = {row[0]: row[1:] for row in rows}

@@ -38,3 +38,20 @@ def test_a_resend_costs_a_lookup_only_when_it_happens_and_is_answered_with_the_f
     )
     assert (again.id, created) == (first.id, False)
     assert room.messages.count() == 1
+
+
+def test_the_insert_of_sends_is_prepared_once_per_connection_and_logged_as_written():
+    alice, bob = UserFactory(), UserFactory()
+    room = make_room(Room.Kind.PRIVATE, alice, bob)
+    with CaptureQueriesContext(connection) as queries:
+        for body in ("one", "two", "three"):
+            services.message_store(author=alice, room_id=room.id, body=body, client_id=uuid.uuid4())
+    inserts = [q["sql"] for q in queries if "jsonb_to_recordset" in q["sql"]]
+    assert len(inserts) == 3
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%jsonb_to_recordset($1::jsonb)%"],
+        )
+        assert cursor.fetchone()[0] == 1  # planned once, for this connection
+    assert room.messages.count() == 3
