@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from accounts.models import ApiToken, User
+from postgres import prepared_cursor
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def credential_user(credential: Credential) -> User | None:
         "session_key": credential.session_key,
         "now": timezone.now(),
     }
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
@@ -139,7 +140,7 @@ def session_credential(*, session_key: str) -> Credential | None:
     authenticates them) is for credential_user to say. One query."""
     if not session_key or len(session_key) > 40:
         return None
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_SESSION_DATA, {"key": session_key, "now": timezone.now()})
         row = cursor.fetchone()
     if row is None:

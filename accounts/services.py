@@ -9,12 +9,13 @@ from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts import avatars
 from accounts.credentials import Credential, session_signs_in
 from accounts.models import ApiToken, SocketTicket, User
+from postgres import prepared_cursor
 
 TOKEN_PREFIX = "plt_"  # noqa: S105
 
@@ -110,7 +111,7 @@ def api_token_credential(*, key: str) -> Credential | None:
         return None
     now = timezone.now()
     params = {"key_hash": _hash(key), "now": now, "stale": now - timedelta(minutes=1)}
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_KEY_CREDENTIAL, params)
         row = cursor.fetchone()
     return None if row is None else Credential(user_id=row[1], token_id=row[0])

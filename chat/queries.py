@@ -26,6 +26,7 @@ from chat.emoji_data import DEFAULT_FREQUENT, FREQUENT_COUNT
 from chat.errors import BadRequest, NotFound
 from chat.models import Membership, Message, Reaction, Room, RoomEvent
 from chat.serializers import presence_dict
+from postgres import prepared_cursor
 
 User = get_user_model()
 
@@ -89,7 +90,7 @@ def room_last_seqs(*, room_ids: set[int], before, since=None) -> dict[int, int]:
     if since is not None:
         sql += " AND last_message_at >= %s"
         params.append(since)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         return dict(cursor.fetchall())
 
@@ -170,7 +171,7 @@ def rooms_for_user(*, user, room_id: int | None = None) -> list[Room]:
     `role`; one query whatever their count."""
     sql, names = _rooms_for_user_sql()
     params = {"user": user.id, "room": room_id, "direct": Room.Kind.DIRECT}
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
         extras = [column.name for column in cursor.description[len(names) :]] if rows else []

@@ -18,7 +18,6 @@ from accounts.services import user_last_seen_set
 from attachments import services as attachment_services
 from chat import presence, ratelimit
 from chat.access import is_owner, owned_private_room, receipts_shown, room_for_member
-from chat.db import prepared_cursor
 from chat.emoji_data import reaction_emoji
 from chat.errors import (
     BadRequest,
@@ -42,6 +41,7 @@ from chat.queries import (
     presence_rooms,
 )
 from chat.serializers import message_frame, presence_dict, public_room_dict, room_event_frame
+from postgres import prepared_cursor
 from realtime import publisher
 
 User = get_user_model()
