@@ -798,9 +798,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.close_soon(code=CLOSE_TRY_AGAIN)
 
     def write(self, frame: str) -> None:
-        """Queue a frame for the client. One that has fallen CHAT_OUTBOX_MAX frames behind is
-        closed with 1013, so it reconnects and syncs: the server holds no unbounded backlog, and
-        nothing is dropped unseen."""
+        """Send a frame to the client: its bytes straight to the transport where realtime/wire
+        allows and nothing is queued before it, else through the outbox. One that has fallen
+        CHAT_OUTBOX_MAX frames behind is closed with 1013, so it reconnects and syncs: the
+        server holds no unbounded backlog, and nothing is dropped unseen."""
         if self.closing or self.revoked:
             return
         if self.writer is None:
