@@ -8,8 +8,9 @@ for the group is handed straight to each local socket, whose frame was serialise
 publisher (Centrifugo's hub does the same per node).
 
 A socket is anything with `deliver(event)`, a synchronous call that must not block: the consumer
-queues what it writes (chat/consumers.py). Every event carries the name of its group (the
-publisher adds it), since one channel now receives them all."""
+writes a frame's bytes to its transport or queues them (chat/consumers.py, realtime/wire.py).
+Every event carries the name of its group (the publisher adds it), since one channel now
+receives them all."""
 
 import asyncio
 import logging
