@@ -8,6 +8,10 @@ from realtime import publisher
 from realtime.redis_client import async_redis_client
 from tests.chat.conftest import shared_state_in_redis
 
+# Among the database tests (pytest-django runs tests without one last): after the browser tests,
+# Playwright's event loop owns the main thread, and these tests run event loops of their own.
+pytestmark = pytest.mark.django_db
+
 
 @pytest.fixture
 def redis_markers(settings):

@@ -9,6 +9,10 @@ from websockets.asyncio.client import connect
 
 from realtime.wire import direct_writer, wire_bytes
 
+# Among the database tests (pytest-django runs tests without one last): after the browser tests,
+# Playwright's event loop owns the main thread, and these tests run event loops of their own.
+pytestmark = pytest.mark.django_db
+
 
 def free_port() -> int:
     with socket.socket() as sock:
