@@ -37,7 +37,7 @@ from chat.typing_notices import room_small_find, room_small_known, typing_due, t
 from realtime import publisher
 from realtime.eager import start_eagerly
 from realtime.hub import hub
-from realtime.wire import SERVER_SEND, direct_writer, wire_bytes
+from realtime.wire import SERVER_SEND, direct_writer, frame_bytes, wire_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -451,7 +451,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Send a frame, unless the socket is closing. A client that reads nothing for
         CHAT_SEND_TIMEOUT seconds is closed (1013: try again), so it cannot hold the server's
         events for it back forever."""
-        if self.closing:
+        if self.closing or self._written_directly(text, frame_bytes):
             return
         try:
             async with asyncio.timeout(settings.CHAT_SEND_TIMEOUT), self.send_lock:
@@ -805,11 +805,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.closing or self.revoked:
             return
         if self.writer is None:
-            if (
-                self.write_direct is not None
-                and not self.send_lock.locked()
-                and self.write_direct(wire_bytes(frame))
-            ):
+            if self._written_directly(frame, wire_bytes):
                 return
             # Usually the client is reading and the frame goes out at once, with no task: the
             # writer runs until it first has to wait, and only then becomes a task.
@@ -823,6 +819,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.close_soon(code=CLOSE_TRY_AGAIN)
             return
         self.outbox.append(frame)
+
+    def _written_directly(self, text: str, serialise) -> bool:
+        """Whether the frame's bytes went straight to the transport (realtime/wire): only when
+        no frame is queued or being sent before it, so frames keep their order."""
+        return (
+            self.write_direct is not None
+            and self.writer is None
+            and not self.send_lock.locked()
+            and self.write_direct(serialise(text))
+        )
 
     async def _write_outbox(self) -> None:
         """Write the queued frames in order, under the send lock. The registry closes the socket

@@ -9,7 +9,8 @@ serialised once and each socket's transport is handed those bytes.
 Only where that is safe: Uvicorn's sans-I/O WebSocket protocol (the production server), with no
 compression negotiated, while the socket is open and its transport takes writes. Anywhere else
 (a paused transport, a closing socket, Daphne, the tests' communicator) the frame goes the usual
-way, through the consumer's queue and ASGI `send`."""
+way, through the consumer's queue and ASGI `send`. A socket's replies (its `hello`, a send's
+acknowledgement) take the same path when nothing is queued before them."""
 
 import functools
 from collections.abc import Callable
@@ -22,11 +23,16 @@ from websockets.protocol import State
 SERVER_SEND = "parley.server_send"
 
 
+def frame_bytes(text: str) -> bytes:
+    """A text frame as the server sends it (a reply to one socket)."""
+    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+
+
 @functools.lru_cache(maxsize=256)
 def wire_bytes(text: str) -> bytes:
-    """A text frame as the server sends it; the last frames' bytes are kept, so a fan-out
-    serialises each frame once."""
-    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+    """frame_bytes, for a frame of many recipients: the last frames' bytes are kept, so a
+    fan-out serialises each frame once."""
+    return frame_bytes(text)
 
 
 def direct_writer(server_send) -> Callable[[bytes], bool] | None:

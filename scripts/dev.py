@@ -156,6 +156,10 @@ def server_command(host: str, port: int, *, app: str = "config.asgi:application"
         "false",
         *proxy_options,
         "--no-access-log",
+        # LOG_LEVEL governs Uvicorn's own lines too: at INFO it logs two for each socket opened
+        # and one for each closed (a twentieth of a handshake's CPU).
+        "--log-level",
+        os.environ.get("LOG_LEVEL", "INFO").lower(),
     ]
 
 

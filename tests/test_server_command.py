@@ -1,5 +1,5 @@
 """The production server command: X-Forwarded-For trusted only from the proxies in
-FORWARDED_ALLOW_IPS, and sockets without compression."""
+FORWARDED_ALLOW_IPS, sockets without compression, and the log level of LOG_LEVEL."""
 
 from uvicorn.main import main as uvicorn_cli
 
@@ -44,3 +44,11 @@ def test_the_server_offers_no_per_message_compression():
 
     assert options["ws_per_message_deflate"] is False
     assert options["ws"] == "websockets-sansio"  # the protocol realtime/wire.py writes through
+
+
+def test_log_level_governs_the_servers_own_lines(monkeypatch):
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    assert uvicorn_options(server_command("127.0.0.1", 8000))["log_level"] == "warning"
+
+    monkeypatch.delenv("LOG_LEVEL")
+    assert uvicorn_options(server_command("127.0.0.1", 8000))["log_level"] == "info"

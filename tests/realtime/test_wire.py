@@ -1,13 +1,20 @@
 """Frames written straight to the transport (realtime/wire.py), through a real Uvicorn server."""
 
 import asyncio
+import json
 import socket
 
 import pytest
 import uvicorn
+from asgiref.sync import sync_to_async
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.asyncio.client import connect
 
+from accounts.services import api_token_create
+from chat.models import Room
+from config.asgi import application
 from realtime.wire import direct_writer, wire_bytes
+from tests.factories import UserFactory, make_room, new_client_id
 
 # Among the database tests (pytest-django runs tests without one last): after the browser tests,
 # Playwright's event loop owns the main thread, and these tests run event loops of their own.
@@ -97,3 +104,49 @@ def test_a_frame_is_serialised_once_and_as_websockets_would():
     text = '{"type": "message", "body": "héllo"}'
     assert wire_bytes(text) is wire_bytes(text)
     assert wire_bytes(text) == b"\x81" + bytes([len(text.encode())]) + text.encode()
+
+
+@pytest.fixture
+def asgi_text_sends(monkeypatch) -> list[str]:
+    """The text frames that went through Uvicorn's ASGI `send` rather than straight to the
+    transport."""
+    sent = []
+    asgi_send = WebSocketsSansIOProtocol.send
+
+    async def recorded(protocol, message):
+        if message["type"] == "websocket.send":
+            sent.append(message["text"])
+        await asgi_send(protocol, message)
+
+    monkeypatch.setattr(WebSocketsSansIOProtocol, "send", recorded)
+    return sent
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_chat_sockets_hello_room_frames_and_replies_skip_asgi(
+    serve, asgi_text_sends, settings
+):
+    settings.ALLOWED_HOSTS = ["127.0.0.1"]
+    room, token = await sync_to_async(_a_room_and_its_members_token)()
+    port = await serve(application, deflate=False)
+    auth = {"Authorization": f"Bearer {token}"}
+    send = json.dumps({"type": "send", "room": room.id, "body": "hi", "client_id": new_client_id()})
+    async with connect(f"ws://127.0.0.1:{port}/ws/chat/", additional_headers=auth) as ws:
+
+        async def received() -> dict:
+            return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+        assert (await received())["type"] == "hello"  # a reply
+        await ws.send(send)
+        first = await received()  # the room's frame
+        await ws.send(send)  # a resend: answered to this socket alone
+        again = await received()
+    assert first["type"] == again["type"] == "message"
+    assert first["message"] == again["message"]
+    assert asgi_text_sends == []
+
+
+def _a_room_and_its_members_token():
+    alice = UserFactory()
+    _, key = api_token_create(user=alice, name="t")
+    return make_room(Room.Kind.PRIVATE, alice, name="wire"), key
