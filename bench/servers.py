@@ -62,8 +62,8 @@ def daphne_command(app: str, port: int) -> list[str]:
     ]
 
 
-def uvicorn_command(app: str, port: int) -> list[str]:
-    return server_command(HOST, port, app=app)
+def uvicorn_command(app: str, port: int, env: dict) -> list[str]:
+    return server_command(HOST, port, app=app, env=env)
 
 
 @dataclass
@@ -84,7 +84,8 @@ class ServerConfig:
         base = self.name.removesuffix(f" x{self.processes}")
         return dataclasses.replace(self, name=f"{base} x{processes}", processes=processes)
 
-    def command(self, port: int) -> list[str]:
+    def command(self, port: int, env: dict) -> list[str]:
+        """How to start one process on `port`, in the environment `env`."""
         if self.kind == "bare":
             return [sys.executable, "-m", "bench.baselines.bare_server", str(port)]
         app = (
@@ -94,7 +95,7 @@ class ServerConfig:
         )
         if self.server == "daphne":
             return daphne_command(app, port)
-        return uvicorn_command(app, port)
+        return uvicorn_command(app, port, env)
 
     def ws_url(self, port: int, room: int) -> str:
         if self.kind == "bare":
@@ -121,7 +122,7 @@ class ServerGroup:
             port = free_port()
             log = open(self.log_dir / f"{self.config.name}-{index}.log", "wb")  # noqa: SIM115
             proc = subprocess.Popen(
-                self.config.command(port),
+                self.config.command(port, env),
                 cwd=ROOT,
                 env=env,
                 stdout=log,

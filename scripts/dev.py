@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,11 +124,18 @@ def local_redis_url() -> str | None:
     return LOCAL_REDIS_URL if port_open("127.0.0.1", 6379) else None
 
 
-def server_command(host: str, port: int, *, app: str = "config.asgi:application") -> list[str]:
-    """The production server: Uvicorn with uvloop and httptools (chosen by the benchmark)."""
+def server_command(
+    host: str,
+    port: int,
+    *,
+    app: str = "config.asgi:application",
+    env: Mapping[str, str] = os.environ,
+) -> list[str]:
+    """The production server: Uvicorn with uvloop and httptools (chosen by the benchmark), for
+    the environment `env` it will run in."""
     # Uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise; a forged header would
     # then choose the client address the log-in throttle counts. Only named proxies may set it.
-    proxies = os.environ.get("FORWARDED_ALLOW_IPS", "").strip()
+    proxies = env.get("FORWARDED_ALLOW_IPS", "").strip()
     proxy_options = (
         ["--proxy-headers", "--forwarded-allow-ips", proxies] if proxies else ["--no-proxy-headers"]
     )
@@ -159,7 +167,7 @@ def server_command(host: str, port: int, *, app: str = "config.asgi:application"
         # LOG_LEVEL governs Uvicorn's own lines too: at INFO it logs two for each socket opened
         # and one for each closed (a twentieth of a handshake's CPU).
         "--log-level",
-        os.environ.get("LOG_LEVEL", "INFO").lower(),
+        env.get("LOG_LEVEL", "INFO").lower(),
     ]
 
 

@@ -107,7 +107,7 @@ class LiveServer:
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                server_command("127.0.0.1", self.port),
+                server_command("127.0.0.1", self.port, env=self.env),
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

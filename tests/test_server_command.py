@@ -52,3 +52,15 @@ def test_log_level_governs_the_servers_own_lines(monkeypatch):
 
     monkeypatch.delenv("LOG_LEVEL")
     assert uvicorn_options(server_command("127.0.0.1", 8000))["log_level"] == "info"
+
+
+def test_the_command_is_for_the_environment_the_server_will_run_in(monkeypatch):
+    """A harness that starts servers in an environment of their own (the tests', the bench's)
+    gets the command for that environment, not its own."""
+    monkeypatch.delenv("LOG_LEVEL", raising=False)
+    env = {"LOG_LEVEL": "ERROR", "FORWARDED_ALLOW_IPS": "10.0.0.5"}
+
+    options = uvicorn_options(server_command("127.0.0.1", 8000, env=env))
+
+    assert options["log_level"] == "error"
+    assert options["forwarded_allow_ips"] == "10.0.0.5"
