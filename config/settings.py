@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "accounts",
     "chat",
     "attachments",
+    "postgres",
 ]
 
 MIDDLEWARE = [

@@ -18,16 +18,16 @@ THROTTLED = "Too many failed attempts; try again in"
 
 
 @pytest.fixture
-def start_server(server_env, monkeypatch):
+def start_server(server_env):
     """Start the server command with FORWARDED_ALLOW_IPS set to `proxies` (None: unset)."""
     servers = []
 
     def start(proxies: str | None) -> LiveServer:
-        if proxies is None:
-            monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
-        else:
-            monkeypatch.setenv("FORWARDED_ALLOW_IPS", proxies)
-        server = LiveServer({**server_env, "REDIS_PREFIX": f"parley-login-{uuid.uuid4().hex}"})
+        env = {**server_env, "REDIS_PREFIX": f"parley-login-{uuid.uuid4().hex}"}
+        env.pop("FORWARDED_ALLOW_IPS", None)
+        if proxies is not None:
+            env["FORWARDED_ALLOW_IPS"] = proxies
+        server = LiveServer(env)
         servers.append(server)
         server.start()
         return server

@@ -212,13 +212,12 @@ def deployment(server_env, tmp_path_factory) -> Iterator[Deployment]:
     port = free_port()
     with ExitStack() as cleanup:
         servers = []
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("FORWARDED_ALLOW_IPS", "127.0.0.1")  # nginx's address, and no other
-            for _ in range(2):
-                server = LiveServer(env)
-                cleanup.callback(server.stop)
-                server.start()
-                servers.append(server)
+        env["FORWARDED_ALLOW_IPS"] = "127.0.0.1"  # nginx's address, and no other
+        for _ in range(2):
+            server = LiveServer(env)
+            cleanup.callback(server.stop)
+            server.start()
+            servers.append(server)
         (directory / "parley.conf").write_text(
             render_template(
                 {
