@@ -26,6 +26,13 @@ from tests.factories import UserFactory
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 
 
+def pytest_collection_modifyitems(items):
+    """The browser tests last (after pytest-django's ordering by database use): Playwright's sync
+    API leaves its event loop running on the main thread for the rest of the session, and an async
+    test cannot start one of its own there."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+
+
 @pytest.fixture
 def user(db):
     return UserFactory()
@@ -38,7 +45,7 @@ def make_user(db):
 
 REDIS_LAYERS = {
     "redis": "channels_redis.core.RedisChannelLayer",
-    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    "pubsub": "realtime.layers.LeanPublishingPubSubChannelLayer",
 }
 
 

@@ -6,10 +6,6 @@ import pytest
 
 from realtime.eager import start_eagerly
 
-# Among the database tests (pytest-django runs tests without one last): after the browser tests,
-# Playwright's event loop owns the main thread, and these tests run event loops of their own.
-pytestmark = pytest.mark.django_db
-
 
 async def test_a_coroutine_that_never_waits_runs_to_its_end_without_a_task():
     ran = []

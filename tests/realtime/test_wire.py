@@ -16,10 +16,6 @@ from config.asgi import application
 from realtime.wire import direct_writer, wire_bytes
 from tests.factories import UserFactory, make_room, new_client_id
 
-# Among the database tests (pytest-django runs tests without one last): after the browser tests,
-# Playwright's event loop owns the main thread, and these tests run event loops of their own.
-pytestmark = pytest.mark.django_db
-
 
 def free_port() -> int:
     with socket.socket() as sock:
