@@ -120,7 +120,7 @@ CHANNEL_LAYER_BACKEND = os.environ.get("CHANNEL_LAYER", "pubsub")
 if REDIS_URL:
     _layer = {
         "core": "channels_redis.core.RedisChannelLayer",
-        "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "pubsub": "realtime.layers.LeanPublishingPubSubChannelLayer",
     }[CHANNEL_LAYER_BACKEND]
     CHANNEL_LAYERS = {
         "default": {

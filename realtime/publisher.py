@@ -16,7 +16,8 @@ from django.core.signals import setting_changed
 from django.db import transaction
 from django.dispatch import receiver
 
-from realtime.redis_client import async_redis_client, redis_client, redis_key
+from realtime import resp
+from realtime.redis_client import redis_client, redis_key
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +150,8 @@ def _marker_key(user_id: int) -> str:
 
 
 # Markers live in Redis when there is one (several processes), under the deployment's prefix, as
-# raw values that an asyncio client reads without a thread; else in this one process's cache.
+# raw values read from the event loop over realtime/resp's connection; else in this one
+# process's cache.
 
 
 @functools.cache
@@ -222,9 +224,9 @@ _marker_readers: dict[asyncio.AbstractEventLoop, _MarkerReads] = {}
 
 
 def _marker_reads() -> _MarkerReads:
-    """The marker reader of the running event loop and its Redis client."""
+    """The marker reader of the running event loop and its Redis connection."""
     loop = asyncio.get_running_loop()
-    client = async_redis_client()
+    client = resp.connection(settings.REDIS_URL)
     reader = _marker_readers.get(loop)
     if reader is None or reader.client is not client:
         for stale in [other for other in _marker_readers if other.is_closed()]:

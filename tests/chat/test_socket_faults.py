@@ -117,7 +117,7 @@ async def test_a_handshake_while_redis_is_down_is_told_to_try_again_1013():
     alice, _, _ = await alice_and_bob_in_a_room()
     layers = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "realtime.layers.LeanPublishingPubSubChannelLayer",
             "CONFIG": {"hosts": [DEAD_REDIS]},
         }
     }

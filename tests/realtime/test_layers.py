@@ -1,16 +1,20 @@
-"""The one-process channel layer: it says when it drops, and its expiry walk is not per event."""
+"""The channel layers: in memory, it says when it drops and its expiry walk is not per event;
+over Redis, events published over the lean connection reach the other processes as before."""
 
+import asyncio
 import time
+import uuid
 
 import pytest
 from channels.layers import InMemoryChannelLayer
 
 from realtime import layers
-from realtime.layers import OVERFLOWED, OverflowAwareInMemoryChannelLayer
-
-# Among the database tests (pytest-django runs tests without one last): after the browser tests,
-# Playwright's event loop owns the main thread, and these tests run event loops of their own.
-pytestmark = [pytest.mark.django_db, pytest.mark.asyncio]
+from realtime.layers import (
+    OVERFLOWED,
+    LeanPublishingPubSubChannelLayer,
+    OverflowAwareInMemoryChannelLayer,
+)
+from tests.conftest import TEST_REDIS_URL
 
 
 @pytest.fixture
@@ -66,3 +70,20 @@ async def test_expired_group_entries_are_still_dropped_at_the_next_walk(walks, m
 
     assert list(layer.groups["room.1"]) == ["a.fresh"]
     assert len(walks) == 2
+
+
+async def test_pub_sub_events_published_over_the_lean_connection_arrive_whole_and_in_order():
+    if not TEST_REDIS_URL:
+        pytest.skip("no Redis for the tests (TEST_REDIS_URL unset)")
+    hosts = [{"address": TEST_REDIS_URL}]
+    prefix = f"parley-test-{uuid.uuid4().hex[:8]}"
+    reader = LeanPublishingPubSubChannelLayer(hosts=hosts, prefix=prefix)
+    publisher = LeanPublishingPubSubChannelLayer(hosts=hosts, prefix=prefix)  # another process
+    channel = await reader.new_channel()
+    await reader.group_add("room.1", channel)
+    try:
+        events = [{"type": "room.frame", "frames": ["é" * n], "seq": n} for n in range(50)]
+        await asyncio.gather(*(publisher.group_send("room.1", event) for event in events))
+        assert [await reader.receive(channel) for _ in events] == events
+    finally:
+        await reader.flush()

@@ -4,13 +4,8 @@ import asyncio
 
 import pytest
 
-from realtime import publisher
-from realtime.redis_client import async_redis_client
+from realtime import publisher, resp
 from tests.chat.conftest import shared_state_in_redis
-
-# Among the database tests (pytest-django runs tests without one last): after the browser tests,
-# Playwright's event loop owns the main thread, and these tests run event loops of their own.
-pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
@@ -19,10 +14,10 @@ def redis_markers(settings):
 
 
 @pytest.fixture
-async def mgets(redis_markers, monkeypatch) -> list[list[str]]:
+async def mgets(redis_markers, monkeypatch, settings) -> list[list[str]]:
     """The keys of every MGET the marker reader sends."""
     sent = []
-    client = async_redis_client()
+    client = resp.connection(settings.REDIS_URL)
     mget = client.mget
 
     async def counted(keys):
@@ -60,8 +55,8 @@ async def test_a_reader_that_goes_away_costs_the_others_nothing(mgets):
     assert gone.cancelled()
 
 
-async def test_a_failed_read_reaches_every_reader_of_the_turn(redis_markers, monkeypatch):
-    client = async_redis_client()
+async def test_a_failed_read_reaches_every_reader_of_the_turn(redis_markers, monkeypatch, settings):
+    client = resp.connection(settings.REDIS_URL)
 
     async def down(keys):
         raise ConnectionError("Redis is down")
