@@ -24,6 +24,12 @@ from scripts.dev import ROOT, server_command, wait_for_port
 from tests.factories import UserFactory
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
+# What a PostgreSQL restart or an idle-connection killer does to the servers' pools: every backend
+# of the test database cut, but the test process's own (named in config/settings_test.py).
+TERMINATE_SERVER_BACKENDS = (
+    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND application_name <> %s"
+)
 
 
 def pytest_collection_modifyitems(items):

@@ -2,21 +2,19 @@
 
 import pytest
 import requests
+from django.conf import settings
 from django.db import connection
 
 from accounts.services import api_token_create
+from tests.conftest import TERMINATE_SERVER_BACKENDS
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
-def terminate_other_backends() -> int:
-    """What a PostgreSQL restart or an idle-connection killer does to the server's pool."""
+def terminate_server_backends() -> int:
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+        cursor.execute(TERMINATE_SERVER_BACKENDS, [settings.TEST_APPLICATION_NAME])
         return cursor.fetchone()[0]
 
 
@@ -24,7 +22,7 @@ def test_requests_after_the_servers_backends_are_terminated_all_succeed(live_url
     _, key = api_token_create(user=UserFactory(), name="bot")
     headers = {"Authorization": f"Bearer {key}"}
     assert requests.get(f"{live_url}/api/rooms/", headers=headers, timeout=10).status_code == 200
-    assert terminate_other_backends() >= 1
+    assert terminate_server_backends() >= 1
     statuses = [
         requests.get(f"{live_url}/api/rooms/", headers=headers, timeout=10).status_code
         for _ in range(5)

@@ -19,14 +19,14 @@ from itertools import pairwise
 import psycopg
 import pytest
 import redis
-from django.db import connection
+from django.conf import settings
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from accounts.services import api_token_create
 from chat import presence
 from chat.models import Membership, Room
-from tests.conftest import LiveServer, free_port, in_a_thread
+from tests.conftest import TERMINATE_SERVER_BACKENDS, LiveServer, free_port, in_a_thread
 from tests.factories import UserFactory, make_room
 from tests.faults.conftest import REDIS_SERVER, SKIP_MESSAGE, TABLES
 
@@ -284,7 +284,6 @@ class Scene:
         self.rooms, self.clients, self.receivers, self.senders = rooms, clients, receivers, senders
         self.db_url = db_url
         self.db: psycopg.AsyncConnection | None = None
-        self.keep_pids: set[int] = set()
         self.rows: list[Row] = []
         self.stored: dict[int, list[tuple[int, int]]] = {}
         self.counter = 0
@@ -294,8 +293,11 @@ class Scene:
         for _ in range(2):
             try:
                 if self.db is None or self.db.closed:
-                    self.db = await psycopg.AsyncConnection.connect(self.db_url, autocommit=True)
-                    self.keep_pids.add(self.db.info.backend_pid)
+                    self.db = await psycopg.AsyncConnection.connect(
+                        self.db_url,
+                        autocommit=True,
+                        application_name=settings.TEST_APPLICATION_NAME,
+                    )
                 return await (await self.db.execute(sql, params)).fetchall()
             except psycopg.OperationalError:
                 self.db = None
@@ -481,11 +483,8 @@ class Scene:
         return ended
 
     async def terminate_backends(self, row: Row) -> float:
-        keep = sorted(self.keep_pids)
         [(terminated,)] = await self.query(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> ALL(%s)",
-            [keep],
+            TERMINATE_SERVER_BACKENDS, [settings.TEST_APPLICATION_NAME]
         )
         row.fault += f" ({terminated})"
         return time.monotonic()
@@ -562,9 +561,6 @@ def run_faults(servers, redis_a, redis_b, prefix, db_url) -> tuple[str, list[str
     ]:
         for room in rooms:
             Membership.objects.create(room_id=room, user=user)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        django_pid = cursor.fetchone()[0]
     urls = [s.url.replace("http://", "ws://") + "/ws/chat/" for s in servers]
     keys = {u.id: api_token_create(user=u, name="faults")[1] for u in [*senders, *readers]}
 
@@ -583,7 +579,6 @@ def run_faults(servers, redis_a, redis_b, prefix, db_url) -> tuple[str, list[str
         scene = Scene(
             servers, redis_a, redis_b, room_ids, clients, receivers, sender_clients, db_url
         )
-        scene.keep_pids.add(django_pid)
         for c in clients:
             c.start()
         faults = [
