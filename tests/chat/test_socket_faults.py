@@ -91,6 +91,20 @@ async def test_a_message_another_process_failed_to_publish_reaches_a_quiet_room(
     assert await receiver.nothing(0.8)  # told once, not at every sweep
 
 
+async def test_a_message_delivered_to_every_socket_sends_none_of_them_to_sync(sockets, settings):
+    settings.CHAT_CATCH_UP_SECONDS = 0.2
+    alice, bob, room = await alice_and_bob_in_a_room()
+    sender, _ = await sockets(alice)
+    receiver, _ = await sockets(bob)
+    await sender.send(type="send", room=room.id, body="seen live", client_id=new_client_id())
+    for client in (sender, receiver):
+        assert (await client.receive_type("message"))["message"]["body"] == "seen live"
+    # Past SETTLE, the catch-up looks at the room several times: both sockets were sent its last
+    # message, so neither has anything to sync.
+    assert await sender.nothing(1.5)
+    assert await receiver.nothing(0.1)
+
+
 async def test_a_database_outage_in_a_frame_is_answered_unavailable_and_the_socket_lives(
     sockets, monkeypatch
 ):
