@@ -6,9 +6,9 @@ return, retry and timeout wrappers, a health check, its observability hooks) aro
 that hiredis parses in C, and writes each command with a system call of its own. Here an event
 loop holds one connection per Redis address; the commands made in one turn of the loop go out
 in one write, in the order they were made, and each reply answers the oldest command waiting
-for one (Redis answers in order). A connection that fails fails every command waiting on it
-(each caller has its fallback: a socket re-checks in full, a publish retries), and the next
-command opens a new one."""
+for one (Redis answers in order). A connection that fails, or leaves a command unanswered for
+REPLY_TIMEOUT, fails every command waiting on it (each caller has its fallback: a socket
+re-checks in full, a publish retries), and the next command opens a new one."""
 
 import asyncio
 import ssl
@@ -18,13 +18,21 @@ import hiredis
 from redis.connection import SSLConnection, UnixDomainSocketConnection, parse_url
 from redis.exceptions import ResponseError
 
+# Seconds a command, or opening the connection, may wait for Redis: one stopped, or cut off
+# without a reset, fails its callers rather than holding every socket frame and send for ever.
+REPLY_TIMEOUT = 5.0
+
 
 class _Protocol(asyncio.Protocol):
     def __init__(self, connection: "Connection"):
         self.connection = connection
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        self.connection._received(data)
+        self.connection._received(self, data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.connection._lost(self, exc)
@@ -42,6 +50,8 @@ class Connection:
         self.reader: hiredis.Reader | None = None
         self.waiting: deque[asyncio.Future] = deque()  # one per command sent, oldest first
         self.unsent: list[bytes] = []  # this turn's commands, written together at its end
+        # Commands written and replies read on this connection: a write's timer compares them.
+        self.written = self.answered = 0
         self.opening = asyncio.Lock()
 
     async def execute(self, *args):
@@ -70,10 +80,27 @@ class Connection:
 
     def _write(self) -> None:
         commands, self.unsent = self.unsent, []
-        if self.transport is not None:  # else their replies failed with the connection
-            self.transport.write(b"".join(commands))
+        if self.transport is None:  # their replies failed with the connection
+            return
+        self.transport.write(b"".join(commands))
+        self.written += len(commands)
+        asyncio.get_running_loop().call_later(
+            REPLY_TIMEOUT, self._expire, self.protocol, self.written
+        )
+
+    def _expire(self, protocol: _Protocol, written: int) -> None:
+        """A write's timer: its commands still unanswered fail the connection."""
+        if protocol is self.protocol and self.answered < written:
+            protocol.transport.abort()  # connection_lost fails what waits
 
     async def _open(self) -> None:
+        try:
+            async with asyncio.timeout(REPLY_TIMEOUT):
+                await self._connect()
+        except TimeoutError:
+            raise ConnectionError(f"Redis did not answer within {REPLY_TIMEOUT} s") from None
+
+    async def _connect(self) -> None:
         options = self.options
         loop = asyncio.get_running_loop()
         protocol = lambda: _Protocol(self)  # noqa: E731
@@ -89,6 +116,7 @@ class Connection:
                 protocol, options.get("host", "localhost"), options.get("port", 6379), ssl=tls
             )
         self.reader = hiredis.Reader(replyError=ResponseError)
+        self.answered = 0
         # Log in and choose the database before anything else is sent: commands made meanwhile
         # wait for the lock, and see no transport until then.
         handshake = []
@@ -100,24 +128,28 @@ class Connection:
         replies = [loop.create_future() for _ in handshake]
         self.waiting.extend(replies)
         transport.write(b"".join(hiredis.pack_command(command) for command in handshake))
+        self.written = len(handshake)
         try:
             for reply in replies:
                 await reply
-        except BaseException:  # refused, or the caller went away: no half-made connection
-            transport.close()
+        except BaseException:  # refused, unanswered, or the caller went away: no half-made one
+            for reply in replies:
+                reply.cancel()  # (those after a refusal: nobody reads them)
+            transport.abort()
             raise
         self.transport = transport
 
-    def _received(self, data: bytes) -> None:
+    def _received(self, protocol: _Protocol, data: bytes) -> None:
         self.reader.feed(data)
         while True:
             try:
                 reply = self.reader.gets()
             except hiredis.ProtocolError:
-                self.transport.close()  # connection_lost fails what waits
+                protocol.transport.abort()  # connection_lost fails what waits
                 return
             if reply is False:
                 return
+            self.answered += 1
             waiter = self.waiting.popleft()
             if waiter.done():  # its caller went away
                 continue
@@ -132,9 +164,10 @@ class Connection:
         self.transport = self.protocol = self.reader = None
         self.unsent = []
         waiting, self.waiting = self.waiting, deque()
+        error = f"lost the connection to Redis ({exc or 'ended'})"
         for waiter in waiting:
             if not waiter.done():
-                waiter.set_exception(ConnectionError(f"lost the connection to Redis: {exc}"))
+                waiter.set_exception(ConnectionError(error))
 
     def close(self) -> None:
         if self.transport is not None:

@@ -77,6 +77,52 @@ async def test_a_refused_connection_is_a_connection_error():
         await Connection("redis://127.0.0.1:1/0").execute("PING")  # nothing listens on port 1
 
 
+@pytest.fixture
+async def silent_redis(monkeypatch):
+    """The address of a server that takes commands and never answers (a Redis stopped, or cut
+    off without a reset), with replies expected within 0.2 s."""
+    monkeypatch.setattr(resp, "REPLY_TIMEOUT", 0.2)
+    connections = []
+
+    async def swallow(reader, writer):
+        connections.append(writer)
+        while data := await reader.read(65536):
+            if data.startswith(b"*3\r\n$4\r\nAUTH"):  # lets a log-in through, then is silent
+                writer.write(b"+OK\r\n")
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    for writer in connections:
+        writer.close()
+    server.close()
+
+
+async def test_a_redis_that_stops_answering_fails_what_waits_and_the_next_command_too(
+    silent_redis,
+):
+    connection = Connection(f"redis://127.0.0.1:{silent_redis}/0")
+    first = asyncio.ensure_future(connection.execute("PING"))
+    second = asyncio.ensure_future(connection.mget(["a", "b"]))
+    for waiting in (first, second):
+        with pytest.raises(ConnectionError):
+            await asyncio.wait_for(waiting, 3)
+    with pytest.raises(ConnectionError):
+        await asyncio.wait_for(connection.execute("PING"), 3)
+
+
+async def test_a_redis_that_stops_answering_after_the_log_in_fails_what_waits(silent_redis):
+    connection = Connection(f"redis://user:secret@127.0.0.1:{silent_redis}/0")
+    with pytest.raises(ConnectionError):
+        await asyncio.wait_for(connection.execute("PING"), 3)
+
+
+async def test_a_log_in_that_is_never_answered_is_a_connection_error(silent_redis):
+    connection = Connection(f"redis://user:secret@127.0.0.1:{silent_redis}/2")  # SELECT unanswered
+    with pytest.raises(ConnectionError):
+        await asyncio.wait_for(connection.execute("PING"), 3)
+    assert connection.transport is None
+
+
 async def test_the_addresss_database_user_and_password_are_used(key):
     admin = redis.Redis.from_url(TEST_REDIS_URL)
     user = f"parley-test-{uuid.uuid4().hex[:8]}"
